@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard proto/dosefinding/v1/*.proto)
+STUBS  := client/dosefinding/v1/.generated
+LISTEN ?= 127.0.0.1:50051
+DATA   ?= var
+
+.PHONY: setup proto run test bench evaluate clean
+
+setup: $(STAMP) $(STUBS)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Python stubs are generated from proto/ (the single source of truth), never committed.
+$(STUBS): $(PROTOS) $(STAMP)
+	mkdir -p client/dosefinding/v1
+	$(PY) -m grpc_tools.protoc -I proto --python_out=client --pyi_out=client \
+		--grpc_python_out=client $(PROTOS)
+	touch client/dosefinding/__init__.py client/dosefinding/v1/__init__.py $(STUBS)
+
+proto: $(STUBS)
+
+run: setup
+	$(VENV)/bin/dosefinding-server --listen $(LISTEN) --data-dir $(DATA) --insecure
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) client/dosefinding build *.egg-info

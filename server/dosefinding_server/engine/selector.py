@@ -1,0 +1,91 @@
+"""Selectors: the stages of a design, as escalation's selector factories.
+
+A stage is a frozen dataclass holding its parameters (validated on
+construction: an impossible parameter raises :class:`InputError` naming the
+field) and, once placed in a design, the stage before it.  ``fit`` fits the
+chain up to and including this stage.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import ClassVar
+
+from .errors import InputError
+from .fit import DerivedFit, Fit
+from .outcomes import Outcomes
+
+
+class Role(Enum):
+    """Where a stage may stand in a design."""
+
+    PATH = "path"  # follow_path: first, before a core selector or alone
+    CORE = "core"  # the one core selector
+    BEHAVIOUR = "behaviour"  # after the core selector
+
+
+@dataclass(frozen=True, kw_only=True)
+class Selector(ABC):
+    """A stage of a design, chained to the stage before it (``parent``)."""
+
+    kind: ClassVar[str]
+    role: ClassVar[Role]
+    #: core selectors that may follow a ``follow_path`` stage
+    accepts_path: ClassVar[bool] = False
+    #: whether the design's outcomes carry efficacy (phase I/II)
+    models_efficacy: ClassVar[bool] = False
+
+    parent: "Selector | None" = field(default=None, compare=False, repr=False)
+    index: int = field(default=0, compare=False)
+
+    @property
+    def num_doses(self) -> int | None:
+        """Number of dose levels, or ``None`` when only the data can say (``follow_path`` alone)."""
+        return self.parent.num_doses if self.parent is not None else None
+
+    @property
+    def efficacy(self) -> bool:
+        return self.models_efficacy or (self.parent is not None and self.parent.efficacy)
+
+    @abstractmethod
+    def fit(self, outcomes: Outcomes) -> Fit:
+        """Fit the design up to this stage to ``outcomes``."""
+
+    def _stamp(self, fit: Fit) -> Fit:
+        fit.stage = self.kind
+        fit.index = self.index
+        return fit
+
+
+@dataclass(frozen=True, kw_only=True)
+class Behaviour(Selector):
+    """A stage that adjusts the decision of the stages before it."""
+
+    role: ClassVar[Role] = Role.BEHAVIOUR
+
+    def fit(self, outcomes: Outcomes) -> Fit:
+        assert self.parent is not None, "a behaviour always follows a core selector"
+        return self._stamp(self.wrap(self.parent.fit(outcomes)))
+
+    @abstractmethod
+    def wrap(self, parent: Fit) -> DerivedFit:
+        """This behaviour's fit around the fit of the stages before it."""
+
+
+def require(condition: bool, field_name: str, problem: str) -> None:
+    """Raise :class:`InputError` for ``field_name`` unless ``condition`` holds."""
+    if not condition:
+        raise InputError(field_name, problem)
+
+
+def require_probability(value: float, field_name: str) -> None:
+    require(0.0 < value < 1.0, field_name, f"{value} is not strictly between 0 and 1")
+
+
+def require_dose_ref(dose: "int | str", field_name: str, allowed: tuple[str, ...]) -> None:
+    if isinstance(dose, str):
+        require(dose in allowed, field_name, f"{dose!r} is not one of {', '.join(allowed)} or a dose level")
+    else:
+        require(dose >= 1, field_name, f"dose level {dose} is not 1 or more")
