@@ -1,0 +1,91 @@
+"""A typed client: deadlines on every call, retries of transient failures, readable errors."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from dosefinding.v1 import decision_service_pb2_grpc, simulation_service_pb2_grpc
+
+T = TypeVar("T")
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+@dataclass(frozen=True)
+class Violation:
+    field: str
+    description: str
+
+
+class ServiceError(Exception):
+    """A call the service refused or failed, with its field violations when the input was bad."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, violations: tuple[Violation, ...] = ()):
+        self.code = code
+        self.message = message
+        self.violations = violations
+        lines = [f"{code.name}: {message}"] + [f"  {v.field}: {v.description}" for v in violations]
+        super().__init__("\n".join(lines))
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.RpcError) -> "ServiceError":
+        violations: list[Violation] = []
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        if status is not None:
+            for detail in status.details:
+                if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                    bad_request = error_details_pb2.BadRequest()
+                    detail.Unpack(bad_request)
+                    violations.extend(Violation(v.field, v.description) for v in bad_request.field_violations)
+        return cls(error.code(), error.details() or "", tuple(violations))
+
+
+class DoseFindingClient:
+    """Calls the service at ``target`` (``HOST:PORT``).
+
+    Every call has a deadline (``timeout`` seconds).  Calls that cannot change
+    state are retried on ``UNAVAILABLE`` with exponential back-off; calls that
+    write carry an idempotency key so that a retry never applies twice.
+    """
+
+    def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
+                 timeout: float = 30.0, retries: int = 3,
+                 metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        self.channel = (grpc.secure_channel(target, credentials, options) if credentials
+                        else grpc.insecure_channel(target, options))
+        self.timeout = timeout
+        self.retries = retries
+        self.metadata = metadata
+        self.decisions = decision_service_pb2_grpc.DecisionServiceStub(self.channel)
+        self.simulations = simulation_service_pb2_grpc.SimulationServiceStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "DoseFindingClient":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def call(self, method: Callable[..., T], request: Any, *, timeout: float | None = None) -> T:
+        """Invoke a stub method with deadline and retries; raise :class:`ServiceError` on failure."""
+        delay = 0.05
+        for attempt in range(self.retries + 1):
+            try:
+                return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            except grpc.RpcError as error:
+                if error.code() not in RETRYABLE or attempt == self.retries:
+                    raise ServiceError.from_rpc_error(error) from None
+                time.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        grpc.channel_ready_future(self.channel).result(timeout=timeout)
