@@ -41,8 +41,10 @@ def answer(client: DoseFindingClient, case: dict[str, Any]) -> dict[str, Any]:
         return {"id": case_id, "error": f"unknown family {case.get('family')!r}"}
     try:
         return {"id": case_id, "actual": adapter(client, case)}
-    except (ServiceError, Unsupported, ValueError, KeyError) as error:
-        return {"id": case_id, "error": f"{type(error).__name__}: {error}"}
+    except (ServiceError, Unsupported) as error:
+        return {"id": case_id, "error": str(error)}
+    except Exception as error:  # a malformed case must not end the run: it is that case's error
+        return {"id": case_id, "error": f"cannot evaluate this case: {type(error).__name__}: {error}"}
 
 
 def evaluate(cases: Iterable[dict[str, Any]], client: DoseFindingClient) -> Iterator[dict[str, Any]]:

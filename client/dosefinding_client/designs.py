@@ -33,7 +33,7 @@ def _set_field(body: Message, key: str, value: Any, where: str) -> None:
             ref.level = int(value)
     elif field.type == FieldDescriptor.TYPE_ENUM:
         setattr(body, key, word_enum(field.enum_type, str(value)))
-    elif field.label == FieldDescriptor.LABEL_REPEATED:
+    elif field.is_repeated:
         getattr(body, key).extend(value)
     elif field.type in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         setattr(body, key, float(value))

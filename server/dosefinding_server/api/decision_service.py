@@ -5,9 +5,12 @@ Each method translates its request to one engine call and the result back.
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, Callable, TypeVar
 
 import grpc
+import numpy as np
+from google.protobuf.message import Message
 
 from dosefinding.v1 import calculations_pb2 as calc
 from dosefinding.v1 import decision_service_pb2 as pb
@@ -28,9 +31,26 @@ from .translate import (
     outcomes_from_proto,
 )
 
+T = TypeVar("T")
+
 
 def _rows(matrix: Any) -> list[list[int]]:
     return [list(row.values) for row in matrix]
+
+
+def engine_call(function: Callable[..., T], request: Message, *, skip: tuple[str, ...] = (), **given: Any) -> T:
+    """Call an engine function with the request's set fields as keyword arguments.
+
+    Fields in ``skip`` are translated by the caller and passed in ``given``.  A
+    parameter without a default that the request leaves unset is refused as a
+    missing field, so the engine never sees a guessed value.
+    """
+    params = {k: v for k, v in message_params(request).items() if k not in skip} | given
+    for name, parameter in inspect.signature(function).parameters.items():
+        required = parameter.default is inspect.Parameter.empty and parameter.kind is not parameter.VAR_KEYWORD
+        if required and name not in params:
+            raise InputError(name, "is required")
+    return function(**params)
 
 
 def _posterior_rule(request: Any) -> PosteriorRule:
@@ -39,6 +59,11 @@ def _posterior_rule(request: Any) -> PosteriorRule:
         raise InputError("rule", "set POSTERIOR_RULE_TOXICITY or POSTERIOR_RULE_FUTILITY")
     return PosteriorRule(Rule(word), request.theta, request.confidence,
                          request.prior_alpha, request.prior_beta)
+
+
+def _set(message: Message, name: str, value: Any) -> None:
+    if value is not None:
+        setattr(message, name, value)
 
 
 class DecisionService(pb_grpc.DecisionServiceServicer):
@@ -57,17 +82,15 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         )
 
     def FitCrm(self, request: calc.FitCrmRequest, context: grpc.ServicerContext) -> calc.FitCrmResponse:
-        params = message_params(request)
-        tox, level = params.pop("tox", ()), params.pop("level", ())
-        prior, target = params.pop("prior", ()), params.pop("target", 0.0)
-        followup, obswin = params.pop("followup", None), params.pop("obswin", None)
-        scheme = params.pop("scheme", "linear")
-        if followup is not None:
-            if obswin is None:
+        given: dict[str, Any] = {}
+        if request.followup:
+            if not request.HasField("obswin"):
                 raise InputError("obswin", "follow-up times need an observation window")
-            params["weights"] = dfcrm.tite_weights(followup, obswin, tox, level, scheme=scheme)
-        tite = "weights" in params
-        result = dfcrm.crm(prior, target, tox, level, tite=tite, **params)
+            scheme = enum_word(calc.TiteScheme.DESCRIPTOR, request.scheme) or "linear"
+            given["weights"] = dfcrm.tite_weights(tuple(request.followup), request.obswin, tuple(request.tox),
+                                                  tuple(request.level), scheme=scheme)
+        tite = bool(request.followup or request.weights)
+        result = engine_call(dfcrm.crm, request, skip=("followup", "obswin", "scheme"), tite=tite, **given)
         response = calc.FitCrmResponse(
             mtd=result.mtd, estimate=result.estimate, post_var=result.post_var,
             prior_var=result.prior_var, weights=list(result.weights),
@@ -75,86 +98,62 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         for index, (scaled, ptox, lower, upper) in enumerate(zip(
                 result.dosescaled, result.ptox, result.ptox_lower, result.ptox_upper)):
             estimate = response.doses.add(dose=index + 1, dosescaled=scaled, ptox=ptox)
-            if lower is not None:
-                estimate.ptox_lower = lower
-            if upper is not None:
-                estimate.ptox_upper = upper
+            _set(estimate, "ptox_lower", lower)
+            _set(estimate, "ptox_upper", upper)
         return response
 
     def CalibrateSkeleton(self, request: calc.CalibrateSkeletonRequest, context: grpc.ServicerContext
                           ) -> calc.CalibrateSkeletonResponse:
-        params = message_params(request)
-        skeleton = getprior.getprior(
-            params.pop("halfwidth", 0.0), params.pop("target", 0.0),
-            params.pop("nu", 0), params.pop("nlevel", 0), **params,
-        )
-        return calc.CalibrateSkeletonResponse(skeleton=list(skeleton))
+        return calc.CalibrateSkeletonResponse(skeleton=list(engine_call(getprior.getprior, request)))
 
     def GetBoinBoundaries(self, request: calc.GetBoinBoundariesRequest, context: grpc.ServicerContext
                           ) -> calc.GetBoinBoundariesResponse:
-        params = message_params(request)
-        table = boin_boundary.get_boundary(
-            params.pop("target", 0.0), params.pop("ncohort", 0), params.pop("cohortsize", 0), **params)
+        table = engine_call(boin_boundary.get_boundary, request)
         response = calc.GetBoinBoundariesResponse(
             lambda_e=table.lambda_e, lambda_d=table.lambda_d, boundary_tab_n=list(table.boundary_tab_n))
         for row in table.rows:
             entry = response.rows.add(n=row.n, escalate_if_le=row.escalate_if_le,
                                       deescalate_if_ge=row.deescalate_if_ge)
-            if row.eliminate_if_ge is not None:
-                entry.eliminate_if_ge = row.eliminate_if_ge
-        if table.cutoff is not None:
-            response.cutoff = table.cutoff
-        for row in table.stop_rows:
-            entry = response.stop_rows.add(n=row.n)
-            if row.stop_if_ge is not None:
-                entry.stop_if_ge = row.stop_if_ge
+            _set(entry, "eliminate_if_ge", row.eliminate_if_ge)
+        _set(response, "cutoff", table.cutoff)
+        for stop in table.stop_rows or ():
+            _set(response.stop_rows.add(n=stop.n), "stop_if_ge", stop.stop_if_ge)
         return response
 
     def SelectBoinMtd(self, request: calc.SelectBoinMtdRequest, context: grpc.ServicerContext
                       ) -> calc.SelectBoinMtdResponse:
-        params = message_params(request)
-        result = boin_mtd.select_mtd(
-            params.pop("target", 0.0), params.pop("npts", ()), params.pop("ntox", ()), **params)
+        result = engine_call(boin_mtd.select_mtd, request)
         response = calc.SelectBoinMtdResponse()
-        if result.mtd is not None:
-            response.mtd = result.mtd
-        for estimate, overdose in zip(result.doses, result.p_overdose):
+        _set(response, "mtd", result.mtd)
+        for estimate, overdose in zip(result.p_est, result.p_overdose):
             entry = response.doses.add(dose=estimate.dose)
             for name in ("phat", "ci_low", "ci_high"):
-                value = getattr(estimate, name)
-                if value is not None:
-                    setattr(entry, name, value)
-            if overdose is not None:
-                entry.p_overdose = overdose
+                _set(entry, name, getattr(estimate, name))
+            _set(entry, "p_overdose", overdose)
         return response
 
     def NextBoinCombination(self, request: calc.NextBoinCombinationRequest,
                             context: grpc.ServicerContext) -> calc.NextBoinCombinationResponse:
-        import numpy as np
-
-        params = message_params(request)
-        params.pop("current", None)
-        seed = params.pop("seed", 0)
-        result = boin_comb.next_comb(
-            params.pop("target", 0.0), _rows(request.npts), _rows(request.ntox),
-            (request.current.a, request.current.b),
-            rng=np.random.default_rng(np.random.SeedSequence(seed)),
-            **{k: v for k, v in params.items() if k not in ("npts", "ntox")},
+        if not request.HasField("current"):
+            raise InputError("current", "is required: the dose combination now being given")
+        generator = np.random.default_rng(np.random.SeedSequence(request.seed))
+        result = engine_call(
+            boin_comb.next_comb, request, skip=("npts", "ntox", "current", "seed"),
+            npts=_rows(request.npts), ntox=_rows(request.ntox),
+            dose_curr=(request.current.a, request.current.b), rng=generator,
         )
         response = calc.NextBoinCombinationResponse(random_tie=result.random_tie)
-        if result.next is not None:
-            response.next.a, response.next.b = result.next
-        for a, b in result.candidates:
-            response.candidates.add(a=a, b=b)
+        if result.next_dc is not None:
+            response.next.a, response.next.b = result.next_dc
+        for candidate in result.candidates:
+            if candidate is not None:
+                response.candidates.add(a=candidate[0], b=candidate[1])
         return response
 
     def SelectBoinCombinationMtd(self, request: calc.SelectBoinCombinationMtdRequest,
                                  context: grpc.ServicerContext) -> calc.SelectBoinCombinationMtdResponse:
-        params = message_params(request)
-        result = boin_comb.select_mtd_comb(
-            params.pop("target", 0.0), _rows(request.npts), _rows(request.ntox),
-            **{k: v for k, v in params.items() if k not in ("npts", "ntox")},
-        )
+        result = engine_call(boin_comb.select_mtd_comb, request, skip=("npts", "ntox"),
+                             npts=_rows(request.npts), ntox=_rows(request.ntox))
         response = calc.SelectBoinCombinationMtdResponse()
         for a, b in result.mtd:
             response.mtd.add(a=a, b=b)
@@ -173,9 +172,7 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
                                   context: grpc.ServicerContext) -> calc.GetPosteriorStoppingTableResponse:
         response = calc.GetPosteriorStoppingTableResponse()
         for n, boundary in _posterior_rule(request).table(request.max_n):
-            row = response.rows.add(n=n)
-            if boundary is not None:
-                row.boundary = boundary
+            _set(response.rows.add(n=n), "boundary", boundary)
         return response
 
     def EvaluateTreeStopping(self, request: calc.EvaluateTreeStoppingRequest,
@@ -184,6 +181,5 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         result = tree_stopping(design, outcomes_from_proto(request.outcomes, design), request.k)
         response = calc.EvaluateTreeStoppingResponse(
             doses_reachable=list(result.doses_reachable), stop=result.stop, nodes=result.nodes)
-        if result.recommended_dose is not None:
-            response.recommended_dose = result.recommended_dose
+        _set(response, "recommended_dose", result.recommended_dose)
         return response

@@ -36,7 +36,7 @@ def message_params(message: Message) -> dict[str, Any]:
                 params[field.name] = word
         elif field.message_type is design_pb2.DoseRef.DESCRIPTOR:
             params[field.name] = dose_ref(value)
-        elif field.label == FieldDescriptor.LABEL_REPEATED:
+        elif field.is_repeated:
             params[field.name] = tuple(value)
         else:
             params[field.name] = value

@@ -62,7 +62,8 @@ def decide(
     efficacy_thresholds: Sequence[float] = (),
 ) -> Decision:
     """Fit ``design`` to ``outcomes`` and summarise the fit."""
-    return summarise(design.fit(outcomes), quantiles, thresholds, efficacy_thresholds)
+    return summarise(design.fit(outcomes), quantiles, thresholds, efficacy_thresholds,
+                     efficacy=design.efficacy)
 
 
 def summarise(
@@ -70,11 +71,12 @@ def summarise(
     quantiles: Sequence[float] = (),
     thresholds: Sequence[float] = (),
     efficacy_thresholds: Sequence[float] = (),
+    *,
+    efficacy: bool = False,
 ) -> Decision:
-    """The Decision of a fitted design."""
+    """The Decision of a fitted design; ``efficacy`` says whether the design models efficacy."""
     k = fit.num_doses
     n, tox = fit.n_at_dose(), fit.tox_at_dose()
-    efficacy = fit.outcomes.has_efficacy
     eff = fit.eff_at_dose() if efficacy else [None] * k
     admissible = fit.dose_admissible()
     mean, median = fit.mean_prob_tox(), fit.median_prob_tox()

@@ -51,10 +51,6 @@ class Outcomes:
         return len(self.patients)
 
     @property
-    def has_efficacy(self) -> bool:
-        return any(p.efficacy is not None for p in self.patients)
-
-    @property
     def max_dose(self) -> int:
         return max((p.dose for p in self.patients), default=0)
 

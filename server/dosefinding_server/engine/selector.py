@@ -40,10 +40,10 @@ class Selector(ABC):
     parent: "Selector | None" = field(default=None, compare=False, repr=False)
     index: int = field(default=0, compare=False)
 
-    @property
-    def num_doses(self) -> int | None:
-        """Number of dose levels, or ``None`` when only the data can say (``follow_path`` alone)."""
-        return self.parent.num_doses if self.parent is not None else None
+    #: Number of dose levels, or ``None`` when only the data can say (``follow_path``
+    #: alone).  Cores declare it (a ``num_doses`` parameter, or a property such as
+    #: the length of a CRM skeleton); behaviours inherit their parent's.
+    num_doses: ClassVar[int | None]
 
     @property
     def efficacy(self) -> bool:
@@ -64,6 +64,10 @@ class Behaviour(Selector):
     """A stage that adjusts the decision of the stages before it."""
 
     role: ClassVar[Role] = Role.BEHAVIOUR
+
+    @property  # type: ignore[override]
+    def num_doses(self) -> int | None:
+        return self.parent.num_doses if self.parent is not None else None
 
     def fit(self, outcomes: Outcomes) -> Fit:
         assert self.parent is not None, "a behaviour always follows a core selector"

@@ -1,0 +1,64 @@
+"""escalation's ``demand_n_at_dose``: do not stop before n patients have been treated at a dose.
+
+It changes only whether the trial continues.  While the parent recommends a
+dose and the examined dose (named, recommended, or any; see
+:mod:`._dose_rule`) has fewer than ``n`` patients, the trial continues even if
+the parent would stop; after that, or when the parent recommends no dose
+(all doses unsafe), the parent's decision stands.  Placed after a stopping
+rule it overrides it; placed before one it is overridden.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+from ..fit import DerivedFit, DoseRef, Fit, dose_text
+from ..registry import register
+from ..selector import Behaviour
+from ._common import BehaviourFit, require_count
+from ._dose_rule import check_dose_ref, first_dose_with, reached_text, shortfall_text
+
+
+@register
+@dataclass(frozen=True, kw_only=True)
+class DemandNAtDose(Behaviour):
+    """Continue until ``n`` patients have been treated at ``dose``."""
+
+    kind: ClassVar[str] = "demand_n_at_dose"
+    n: int
+    dose: DoseRef
+
+    def __post_init__(self) -> None:
+        require_count(self.n, "n")
+        check_dose_ref(self.dose)
+
+    def wrap(self, parent: Fit) -> DerivedFit:
+        return DemandNAtDoseFit(parent, self)
+
+
+class DemandNAtDoseFit(BehaviourFit[DemandNAtDose]):
+    """The parent's fit, kept going until a dose has enough patients."""
+
+    @cached_property
+    def _met_at(self) -> int | None:
+        """The examined dose that already has ``n`` patients, if any."""
+        return first_dose_with(self.parent, self.rule.dose, self.rule.n)
+
+    def _demanding(self) -> bool:
+        return self.parent.recommended_dose() is not None and self._met_at is None
+
+    def continues(self) -> bool:
+        return self._demanding() or self.parent.continues()
+
+    def explain(self) -> str:
+        if self.parent.recommended_dose() is None:
+            return f"parent recommends no dose; {self.unchanged()}"
+        met = self._met_at
+        if met is not None:
+            return f"{reached_text(self.parent, met, self.rule.n)}; {self.unchanged()}"
+        demand = shortfall_text(self.parent, self.rule.dose, self.rule.n)
+        if not self.parent.continues():
+            return f"parent stops but {demand}: continue at {dose_text(self.recommended_dose())}"
+        return f"{demand}; {self.unchanged()}"
