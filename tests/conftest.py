@@ -8,6 +8,9 @@ import pytest
 
 from dosefinding_client import DoseFindingClient
 from dosefinding_server.api.server import RunningServer, build_server
+from dosefinding_server.logging import configure_logging
+
+configure_logging("warning")
 
 
 @pytest.fixture(scope="session")

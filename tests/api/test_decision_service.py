@@ -40,7 +40,7 @@ def refusal(client: DoseFindingClient, stages: list[dict], outcomes: str | list)
      "stop_at_n is a behaviour; a design starts with a core selector (or follow_path)"),
     ([CRM, CRM], "", "design.stages[1].stage", "crm is a second core selector; a design has one"),
     ([CRM, {"stage": "stop_at_n", "n": 0}], "", "design.stages[1].stop_at_n.n", None),
-    ([dict(CRM, skeleton=[0.1, 0.3, 0.2])], "", "design.stages[0].crm.skeleton", None),
+    ([dict(CRM, skeleton=[0.1, 0.3, 0.2])], "", "design.stages[0].crm.skeleton[2]", None),
     ([dict(CRM, target=1.2)], "", "design.stages[0].crm.target", None),
     ([CRM, {"stage": "stop_when_n_at_dose", "n": 3, "dose": 7}], "",
      "design.stages[1].stop_when_n_at_dose.dose", "dose 7 is outside 1..5"),
