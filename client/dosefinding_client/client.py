@@ -29,7 +29,10 @@ class ServiceError(Exception):
         self.code = code
         self.message = message
         self.violations = violations
-        lines = [f"{code.name}: {message}"] + [f"  {v.field}: {v.description}" for v in violations]
+        if violations:
+            lines = ["invalid argument:"] + [f"  {v.field}: {v.description}" for v in violations]
+        else:
+            lines = [f"{code.name}: {message}"]
         super().__init__("\n".join(lines))
 
     @classmethod

@@ -146,7 +146,7 @@ class CrmFit(CoreFit):
     def _model_reason(self, result: CrmResult) -> str:
         dose, target = result.mtd, self.design.target
         where = f"CRM ({self.design.model}): "
-        estimate = f"estimated toxicity {result.ptox[dose - 1]:.2g}"
+        estimate = f"estimated toxicity {result.ptox[dose - 1]:.3f}"
         basis = mtd_basis(result.ptox, target)
         if basis == "all_below":
             return where + f"every dose is estimated at or below target {target:g}: top {dose_text(dose)} ({estimate})"

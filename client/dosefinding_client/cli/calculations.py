@@ -1,0 +1,110 @@
+"""Commands for statisticians: evaluate a design, BOIN boundaries, skeletons, dose paths."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dosefinding.v1 import calculations_pb2 as calc
+from dosefinding.v1 import decision_service_pb2 as dpb
+from dosefinding.v1 import design_pb2, outcomes_pb2
+from dosefinding.v1 import simulation_service_pb2 as spb
+
+from ..client import DoseFindingClient
+from ..designs import load_design
+from ..words import word_enum
+from . import render
+
+
+def register(commands: Any) -> None:
+    evaluate = commands.add_parser("evaluate", help="fit a design file to an outcome string")
+    evaluate.add_argument("design", help="design file (JSON stage list or the proto's JSON mapping)")
+    evaluate.add_argument("outcomes", nargs="?", default="", help='outcome string, e.g. "1NNN 2NTN"')
+    evaluate.add_argument("--quantile", type=float, action="append", dest="quantiles",
+                          help="toxicity quantile to report (repeatable; default 0.05 and 0.95)")
+    evaluate.add_argument("--exceeds", type=float, action="append", dest="thresholds",
+                          help="report P(toxicity > T) (repeatable)")
+    evaluate.set_defaults(handler=evaluate_design, render=lambda r: render.decision(r.decision))
+
+    bounds = commands.add_parser("boundaries", help="BOIN boundary table (BOIN::get.boundary)")
+    bounds.add_argument("--target", type=float, required=True)
+    bounds.add_argument("--ncohort", type=int, required=True)
+    bounds.add_argument("--cohortsize", type=int, required=True)
+    bounds.add_argument("--cutoff-eli", type=float)
+    bounds.add_argument("--p-saf", type=float)
+    bounds.add_argument("--p-tox", type=float)
+    bounds.add_argument("--extrasafe", action="store_true")
+    bounds.add_argument("--offset", type=float)
+    bounds.set_defaults(handler=boundaries, render=render_boundaries)
+
+    skeleton = commands.add_parser("skeleton", help="calibrate a CRM skeleton (dfcrm::getprior)")
+    skeleton.add_argument("--halfwidth", type=float, required=True)
+    skeleton.add_argument("--target", type=float, required=True)
+    skeleton.add_argument("--nu", type=int, required=True, help="prior MTD level")
+    skeleton.add_argument("--nlevel", type=int, required=True, help="number of dose levels")
+    skeleton.add_argument("--model", choices=["empiric", "logistic"], default="empiric")
+    skeleton.add_argument("--intcpt", type=float)
+    skeleton.set_defaults(handler=calibrate, render=lambda r: "skeleton: " + ", ".join(f"{p:.4f}" for p in r.skeleton))
+
+    paths = commands.add_parser("paths", help="all dose paths for the next cohorts")
+    paths.add_argument("design")
+    paths.add_argument("cohort_sizes", type=int, nargs="+")
+    paths.add_argument("--previous", default="", help="outcomes so far")
+    paths.add_argument("--next-dose", type=int)
+    paths.set_defaults(handler=dose_paths, render=render_paths)
+
+
+def evaluate_design(client: DoseFindingClient, args: argparse.Namespace) -> dpb.EvaluateDesignResponse:
+    request = dpb.EvaluateDesignRequest(
+        design=load_design(args.design),
+        outcomes=outcomes_pb2.Outcomes(outcome_string=args.outcomes),
+        quantiles=args.quantiles or [0.05, 0.95],
+        tox_thresholds=args.thresholds or [],
+    )
+    return client.call(client.decisions.EvaluateDesign, request)
+
+
+def boundaries(client: DoseFindingClient, args: argparse.Namespace) -> calc.GetBoinBoundariesResponse:
+    request = calc.GetBoinBoundariesRequest(target=args.target, ncohort=args.ncohort, cohortsize=args.cohortsize)
+    for name in ("cutoff_eli", "p_saf", "p_tox", "offset"):
+        if getattr(args, name) is not None:
+            setattr(request, name, getattr(args, name))
+    if args.extrasafe:
+        request.extrasafe = True
+    return client.call(client.decisions.GetBoinBoundaries, request)
+
+
+def render_boundaries(response: calc.GetBoinBoundariesResponse) -> str:
+    rows = [[r.n, r.escalate_if_le, r.deescalate_if_ge, render.optional(r, "eliminate_if_ge") or "-"]
+            for r in response.rows]
+    head = f"lambda_e = {response.lambda_e:.4f}, lambda_d = {response.lambda_d:.4f}\n"
+    return head + render.table(["patients", "escalate if tox <=", "de-escalate if tox >=", "eliminate if tox >="], rows)
+
+
+def calibrate(client: DoseFindingClient, args: argparse.Namespace) -> calc.CalibrateSkeletonResponse:
+    request = calc.CalibrateSkeletonRequest(
+        halfwidth=args.halfwidth, target=args.target, nu=args.nu, nlevel=args.nlevel,
+        model=word_enum(design_pb2.CrmModel.DESCRIPTOR, args.model))
+    if args.intcpt is not None:
+        request.intcpt = args.intcpt
+    return client.call(client.decisions.CalibrateSkeleton, request)
+
+
+def dose_paths(client: DoseFindingClient, args: argparse.Namespace) -> spb.GetDosePathsResponse:
+    request = spb.GetDosePathsRequest(
+        design=load_design(args.design),
+        previous_outcomes=outcomes_pb2.Outcomes(outcome_string=args.previous),
+        cohort_sizes=args.cohort_sizes)
+    if args.next_dose is not None:
+        request.next_dose = args.next_dose
+    return client.call(client.simulations.GetDosePaths, request)
+
+
+def render_paths(response: spb.GetDosePathsResponse) -> str:
+    lines = []
+    for node in response.nodes:
+        dose = render.optional(node, "next_dose")
+        label = node.pathway.split(" ")[-1] if node.pathway else "(now)"
+        verdict = f"dose {dose}" if dose is not None else "no dose"
+        lines.append(f"{'  ' * node.depth}{label} -> {verdict}{'' if node.continue_trial else ', stop'}")
+    return "\n".join(lines)
