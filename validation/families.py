@@ -8,6 +8,7 @@ which is how FORMAT.md states the question R was asked.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from google.protobuf.message import Message
@@ -44,13 +45,34 @@ def _rows(matrix: list[list[int]]) -> list[calc.CountRow]:
     return [calc.CountRow(values=row) for row in matrix]
 
 
+#: an R call that opens by seeding R's RNG: ``set.seed(N);``
+_SET_SEED = re.compile(r"set\.seed\((\d+)\);")
+
+
+def seeded_stages(case: Case) -> list[dict[str, Any]]:
+    """The case's design, with its R call's seed as ``r_seed`` in any select_dose_by_cibp stage.
+
+    R's CIBP criterion is a Monte Carlo mean over 4000 ``rnorm`` draws, so the
+    seed the R call sets is part of the call's input, as much as the design:
+    given it, the service reproduces R's draws and so R's answer even where
+    one extreme draw decides it (esc-p-00210); without it, the service
+    computes the expectation by quadrature.
+    """
+    match = _SET_SEED.match(case["r_call"])
+    if match is None:
+        return list(case["design"])
+    seed = int(match.group(1))
+    return [dict(stage, r_seed=seed) if stage["stage"] == "select_dose_by_cibp" else stage
+            for stage in case["design"]]
+
+
 def escalation(client: DoseFindingClient, case: Case) -> dict[str, Any]:
     expected = case["expected"]
     quantiles = list(expected.get("prob_tox_quantile", {}))
     thresholds = list(expected.get("prob_tox_exceeds", {}))
     eff_thresholds = list(expected.get("prob_eff_exceeds", {}))
     request = dpb.EvaluateDesignRequest(
-        design=design_from_stages(case["design"]),
+        design=design_from_stages(seeded_stages(case)),
         outcomes=_outcomes(case["outcomes"]),
         quantiles=[float(k) for k in quantiles],
         tox_thresholds=[float(k) for k in thresholds],
