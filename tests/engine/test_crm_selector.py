@@ -75,7 +75,7 @@ def test_no_patients_start_at_dose_one_with_the_skeleton() -> None:
 def test_reason_names_the_dose_its_estimate_and_the_target() -> None:
     result = fit("1NNN 2NTN")
     assert result.recommended_dose() == 2
-    assert result.reason() == "CRM (empiric): dose 2 has estimated toxicity 0.19, closest to target 0.25"
+    assert result.reason() == "CRM (empiric): dose 2 has estimated toxicity 0.188, closest to target 0.25"
     assert fit("1TTT").reason().startswith("CRM (empiric): every dose is estimated at or above target 0.25")
 
 

@@ -68,6 +68,8 @@ OUTER_FIRST_PANEL = 0.25
 #: the MLE's Newton iteration stops when b = exp(β) moves by less than this, relatively
 #: (β is then exact to about 1e-12; R's optimize(tol = 1e-4) is the reference's benchmark)
 MLE_RELATIVE_TOLERANCE = 1e-12
+#: skeletons whose node tables are kept (each table is ~13 KB per dose level)
+TABLE_CACHE_SIZE = 64
 #: stands in for log(0) so that a zero count times it stays 0 in matrix products
 LOG_ZERO = -1e30
 
@@ -355,7 +357,7 @@ def mle_grid(tite: bool) -> Grid:
     return _grid(left, inner, right, MLE_SCALE, den_inner_only=True, num_inner_only=False)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=TABLE_CACHE_SIZE)
 def _log_tables(model: WorkingModel, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """``log F`` and ``log(1 - F)`` at the grid's nodes: computed once per model and grid."""
     return model.log_prob_grid(grid.rule.nodes)
@@ -371,24 +373,32 @@ def log_kernel(model: WorkingModel, grid: Grid, tox: np.ndarray, nontox: np.ndar
     log_f, log_q = _log_tables(model, grid)
     value = np.asarray(tox) @ log_f + np.asarray(nontox) @ log_q + grid.log_prior
     if partial is not None and len(partial.partial_count):
-        value = _with_partial(value, log_f, partial)
+        value = _with_partial(value, _survival_table(model, grid), partial)
     return value
 
 
-def _with_partial(value: np.ndarray, log_f: np.ndarray, partial: Tallies) -> np.ndarray:
+@lru_cache(maxsize=TABLE_CACHE_SIZE)
+def _survival_table(model: WorkingModel, grid: Grid) -> np.ndarray:
+    """``1 - F`` at the grid's nodes (TITE-CRM's partial weights need it): computed once."""
+    return np.exp(_log_tables(model, grid)[1])
+
+
+def _with_partial(value: np.ndarray, survival: np.ndarray, partial: Tallies) -> np.ndarray:
     """``value`` plus ``Σ c·log(1 - w F)`` over the partially weighted groups, where that can matter.
 
-    Each group adds at least ``c·log(1 - w)``, so a node that is more than
-    NEGLIGIBLE_LOG below the best node even without these terms stays
-    negligible (:func:`.quadrature.scaled_sums` drops it, and it cannot be the
-    best node); it keeps its upper bound.  TITE fits with many distinct
-    weights then cost groups × live nodes rather than groups × all nodes.
+    ``1 - w F`` is evaluated as ``(1 - w) + w (1 - F)``, a sum of positive
+    terms, so it keeps full precision where F is near 1.  Each group adds at
+    least ``c·log(1 - w)``, so a node that is more than NEGLIGIBLE_LOG below
+    the best node even without these terms stays negligible
+    (:func:`.quadrature.scaled_sums` drops it, and it cannot be the best
+    node); it keeps its upper bound.  TITE fits with many distinct weights
+    then cost groups × live nodes rather than groups × all nodes.
     """
+    w = partial.partial_weight[:, None]
     floor = value.max() + partial.partial_count @ np.log1p(-partial.partial_weight) - NEGLIGIBLE_LOG
     live = np.flatnonzero(value >= floor)
-    f = np.exp(log_f[partial.partial_dose][:, live])
     result = value.copy()
-    result[live] += partial.partial_count @ np.log1p(-partial.partial_weight[:, None] * f)
+    result[live] += partial.partial_count @ np.log((1.0 - w) + w * survival[partial.partial_dose[:, None], live])
     return result
 
 
@@ -451,11 +461,9 @@ def _maximise(model: WorkingModel, tallies: Tallies, grid: Grid, loglik: np.ndar
         else:
             hi_b = slope
         step = slope - first / second if second < 0 else math.nan
-        new = step if lo_b < step < hi_b else 0.5 * (lo_b + hi_b)
-        converged = abs(new - slope) <= MLE_RELATIVE_TOLERANCE * slope
-        slope = new
-        if converged:
-            break
+        if abs(step - slope) <= MLE_RELATIVE_TOLERANCE * slope:
+            return math.log(step)
+        slope = step if lo_b < step < hi_b else 0.5 * (lo_b + hi_b)
     return math.log(slope)
 
 

@@ -86,7 +86,7 @@ class Rule:
         return np.asarray(values) @ self.weights
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)
 def panels(breaks: tuple[float, ...], order: int = DEFAULT_ORDER) -> Rule:
     """``order``-point Gauss–Legendre on each panel ``[breaks[i], breaks[i + 1]]`` (breaks ascending)."""
     edges = np.asarray(breaks, dtype=float)
@@ -117,7 +117,7 @@ def geometric(start: float, end: float, first: float, order: int = DEFAULT_ORDER
     return panels(tuple(breaks), order)
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=64)
 def semi_infinite(start: float, direction: int, scale: float, order: int = DEFAULT_ORDER) -> Rule:
     """A rule for ``∫ f`` over ``[start, ∞)`` (``direction`` +1) or ``(-∞, start]`` (-1).
 
