@@ -8,14 +8,17 @@ import pytest
 
 from dosefinding_client import DoseFindingClient
 from dosefinding_server.api.server import RunningServer, build_server
+from dosefinding_server.config import Config
 from dosefinding_server.logging import configure_logging
 
 configure_logging("warning")
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[RunningServer]:
-    running = build_server("127.0.0.1:0")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A real server on a loopback port, in insecure local mode, with its own store."""
+    data_dir = tmp_path_factory.mktemp("server-data")
+    running = build_server(Config(listen="127.0.0.1:0", data_dir=str(data_dir), insecure=True))
     yield running
     running.stop(grace=1.0)
 

@@ -1,7 +1,10 @@
-"""``dosefinding-server``: run the service.
+"""``dosefinding-server``: run the service, or generate its audit signing key.
 
-Insecure (plaintext, unauthenticated) mode exists only when asked for
-explicitly with ``--insecure`` and only on a loopback address.
+``dosefinding-server [--listen HOST:PORT] [--data-dir DIR] [--insecure] ...``
+serves; ``dosefinding-server keygen --out PATH`` writes a new Ed25519 signing
+key (mode 0600) and prints its public key and fingerprint.  Insecure
+(plaintext) mode exists only when asked for with ``--insecure`` and only on a
+loopback address, and the server says so loudly at start.
 """
 
 from __future__ import annotations
@@ -9,16 +12,20 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 import structlog
+from cryptography.hazmat.primitives import serialization
 
 from .api.server import build_server
+from .audit.errors import AuditError
+from .audit.signing import generate_private_key, key_id, save_private_key
+from .config import Config, ConfigError, add_flags, load
 from .logging import configure_logging
+from .storage import StorageError
 from .version import ENGINE_VERSION
 
 log = structlog.get_logger("dosefinding.server")
@@ -35,39 +42,34 @@ def is_loopback(listen: str) -> bool:
         return False
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="dosefinding-server", description=__doc__)
-    parser.add_argument("--listen", default=os.environ.get("DOSEFINDING_LISTEN", "127.0.0.1:50051"),
-                        help="HOST:PORT to listen on (port 0 picks a free port)")
-    parser.add_argument("--data-dir", default=os.environ.get("DOSEFINDING_DATA_DIR", "var"),
-                        help="directory of the SQLite store and audit log")
-    parser.add_argument("--insecure", action="store_true",
-                        help="plaintext without authentication; loopback addresses only")
-    parser.add_argument("--ready-file", help="write the bound address here (JSON) once serving")
-    parser.add_argument("--log-level", default=os.environ.get("DOSEFINDING_LOG_LEVEL", "info"))
-    return parser.parse_args(argv)
+def keygen(out: str) -> int:
+    key = generate_private_key()
+    save_private_key(key, out)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    Path(out).with_suffix(".pub").write_bytes(public)
+    print(public.decode().strip())
+    print(f"key id (SHA-256 fingerprint): {key_id(key.public_key())}")
+    print(f"private key: {out} (mode 0600); public key: {Path(out).with_suffix('.pub')}")
+    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    configure_logging(args.log_level)
-    if not args.insecure:
-        print("dosefinding-server: TLS is not configured yet; start with --insecure on loopback",
+def serve(config: Config, ready_file: str | None) -> int:
+    if config.insecure and not is_loopback(config.listen):
+        print(f"dosefinding-server: --insecure is refused on {config.listen}: not a loopback address",
               file=sys.stderr)
         return 2
-    if not is_loopback(args.listen):
-        print(f"dosefinding-server: --insecure is refused on {args.listen}: not a loopback address",
-              file=sys.stderr)
-        return 2
-    Path(args.data_dir).mkdir(parents=True, exist_ok=True)
-    running = build_server(args.listen)
-    host = args.listen.rsplit(":", 1)[0]
-    address = f"{host}:{running.port}"
-    log.warning("insecure_mode", detail="INSECURE: plaintext and unauthenticated, loopback only",
-                address=address)
-    log.info("serving", address=address, engine_version=ENGINE_VERSION, data_dir=args.data_dir)
-    if args.ready_file:
-        Path(args.ready_file).write_text(json.dumps({"address": address}))
+    try:
+        running = build_server(config)
+    except (AuditError, StorageError, OSError, ValueError) as error:
+        print(f"dosefinding-server: {error}", file=sys.stderr)
+        return 1
+    address = f"{config.listen.rsplit(':', 1)[0]}:{running.port}"
+    if config.insecure:
+        log.warning("insecure_mode", address=address,
+                    detail="INSECURE: plaintext on loopback; without configured identities every caller is admin")
+    log.info("serving", address=address, engine_version=ENGINE_VERSION, data_dir=config.data_dir)
+    if ready_file:
+        Path(ready_file).write_text(json.dumps({"address": address}))
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
@@ -75,6 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     log.info("shutting_down", grace_seconds=5)
     running.stop(5.0)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["keygen"]:
+        parser = argparse.ArgumentParser(prog="dosefinding-server keygen")
+        parser.add_argument("--out", required=True, help="path of the private key to write")
+        return keygen(parser.parse_args(argv[1:]).out)
+    parser = argparse.ArgumentParser(prog="dosefinding-server", description=__doc__.splitlines()[0])
+    add_flags(parser)
+    parser.add_argument("--ready-file", help="write the bound address here (JSON) once serving")
+    args = parser.parse_args(argv)
+    try:
+        config = load(args)
+    except ConfigError as error:
+        print(f"dosefinding-server: {error}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    return serve(config, args.ready_file)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from dosefinding_server.engine.stopping.tree import tree_stopping
 from dosefinding_client.words import enum_word
 from dosefinding_server.version import ENGINE_VERSION
 
+from .calls import current_call
 from .translate import (
     decision_to_proto,
     design_from_proto,
@@ -75,11 +76,10 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         outcomes = outcomes_from_proto(request.outcomes, design)
         decision = decide(design, outcomes, tuple(request.quantiles), tuple(request.tox_thresholds),
                           tuple(request.eff_thresholds))
+        digest = design_sha256(request.design)
+        current_call().design_sha256 = digest
         return pb.EvaluateDesignResponse(
-            decision=decision_to_proto(decision),
-            design_sha256=design_sha256(request.design),
-            engine_version=ENGINE_VERSION,
-        )
+            decision=decision_to_proto(decision), design_sha256=digest, engine_version=ENGINE_VERSION)
 
     def FitCrm(self, request: calc.FitCrmRequest, context: grpc.ServicerContext) -> calc.FitCrmResponse:
         given: dict[str, Any] = {}
@@ -136,6 +136,7 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
                             context: grpc.ServicerContext) -> calc.NextBoinCombinationResponse:
         if not request.HasField("current"):
             raise InputError("current", "is required: the dose combination now being given")
+        current_call().seed = request.seed
         generator = np.random.default_rng(np.random.SeedSequence(request.seed))
         result = engine_call(
             boin_comb.next_comb, request, skip=("npts", "ntox", "current", "seed"),

@@ -1,25 +1,46 @@
-"""One interceptor around every call: request id, refused input, and one log event per call.
+"""One interceptor around every call: identity, access, errors, audit, and one log event.
 
-The event (structlog, JSON) carries the request id, method, trial id where the
-request names one, caller, latency and outcome.  Request and response bodies
-are never logged: they can hold trial data, and keys never pass through here.
+For each call: a request id (the caller's ``x-request-id`` or a new one); the
+principal (mTLS subject, bearer token, or explicit insecure local mode) and
+its right to call the method; the servicer, with a :class:`Call` context; for
+audited methods, the servicer's writes and the audit record committed together
+and durably *before* the reply, whose receipt is placed in the response;
+refused input as ``INVALID_ARGUMENT`` with field violations; and one structlog
+event (request id, method, trial, principal, latency, outcome).  Request and
+response bodies are never logged; they are in the audit log.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 import grpc
 import structlog
+from google.protobuf import empty_pb2
 
+from dosefinding_server.audit.log import AuditLog
 from dosefinding_server.engine.errors import InputError
+from dosefinding_server.security.authentication import Authenticator, Unauthenticated
+from dosefinding_server.security.principals import Principal
+from dosefinding_server.security.policy import allowed_roles, is_open
 
+from . import auditing
+from .calls import Call, enter, leave
 from .status import invalid_argument
 
 log = structlog.get_logger("dosefinding.rpc")
 REQUEST_ID_KEY = "x-request-id"
+
+
+class Refused(Exception):
+    """A call stopped before or by its servicer, with the status to answer."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, status: grpc.Status | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
 
 
 def _request_id(context: grpc.ServicerContext) -> str:
@@ -29,73 +50,133 @@ def _request_id(context: grpc.ServicerContext) -> str:
     return uuid.uuid4().hex
 
 
-def _fields(request: Any) -> dict[str, Any]:
-    trial_id = getattr(request, "trial_id", "")
-    return {"trial_id": trial_id} if trial_id else {}
-
-
 class CallInterceptor(grpc.ServerInterceptor):
-    """Maps engine input errors to statuses and logs every call once."""
+    """Everything every call goes through; the servicers only translate and decide."""
+
+    def __init__(self, authenticator: Authenticator, audit: AuditLog) -> None:
+        self.authenticator = authenticator
+        self.audit = audit
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
-        if handler is None:
-            return None
-        method = details.method
+        if handler is None or is_open(details.method):
+            return handler
         if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary(handler.unary_unary, method))
+            return handler._replace(unary_unary=self._unary(handler.unary_unary, details.method))
         if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._stream(handler.unary_stream, method))
+            return handler._replace(unary_stream=self._stream(handler.unary_stream, details.method))
         return handler
 
     def _unary(self, behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            started, request_id = self._begin(context)
-            try:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            with self._serving(method, request, context) as call:
                 response = behaviour(request, context)
-            except InputError as error:
-                self._finish(method, request, context, request_id, started, "INVALID_ARGUMENT")
-                context.abort_with_status(invalid_argument(error))
-            except Exception:
-                self._finish(method, request, context, request_id, started, "ERROR")
-                raise
-            self._finish(method, request, context, request_id, started, None)
+                if auditing.is_audited(method):
+                    self._commit(call, request, response)
             return response
-
-        return call
+        return handle
 
     def _stream(self, behaviour: Callable[..., Any], method: str) -> Callable[..., Any]:
-        def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-            started, request_id = self._begin(context)
-            try:
-                yield from behaviour(request, context)
-            except InputError as error:
-                self._finish(method, request, context, request_id, started, "INVALID_ARGUMENT")
-                context.abort_with_status(invalid_argument(error))
-            except Exception:
-                self._finish(method, request, context, request_id, started, "ERROR")
-                raise
-            self._finish(method, request, context, request_id, started, None)
+        """Progress messages pass through at once; the final message waits for its audit commit."""
+        def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            with self._serving(method, request, context) as call:
+                last = None
+                for message in behaviour(request, context):
+                    if last is not None:
+                        yield last
+                    last = message
+                if last is not None:
+                    if auditing.is_audited(method):
+                        self._commit(call, request, last)
+                    yield last
+        return handle
 
-        return call
-
-    @staticmethod
-    def _begin(context: grpc.ServicerContext) -> tuple[float, str]:
+    @contextmanager
+    def _serving(self, method: str, request: Any, context: grpc.ServicerContext) -> Iterator[Call]:
+        """Admit the caller, run the body with its :class:`Call`, answer refusals, log once."""
+        started = time.perf_counter()
         request_id = _request_id(context)
         context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
-        return time.perf_counter(), request_id
+        principal_name, trial_id = auditing.UNAUTHENTICATED_PRINCIPAL, None
+        try:
+            principal = self._admit(method, request, context)
+            principal_name = principal.name
+            call = Call(request_id, method, principal)
+            token = enter(call)
+            try:
+                with self._failures(call, request, context):
+                    yield call
+                    if call.writes and not auditing.is_audited(method):
+                        raise RuntimeError(f"{method} wrote state without an audit record")
+            finally:
+                call.release()
+                leave(token)
+                trial_id = call.trial_id or getattr(request, "trial_id", None) or None
+        except Refused as refused:
+            self._log(method, request_id, principal_name, trial_id, started, refused.code.name, context)
+            if refused.status is not None:
+                context.abort_with_status(refused.status)
+            context.abort(refused.code, refused.message)
+        self._log(method, request_id, principal_name, trial_id, started, "OK", context)
+
+    def _admit(self, method: str, request: Any, context: grpc.ServicerContext) -> Principal:
+        try:
+            principal = self.authenticator.principal(context)
+        except Unauthenticated as error:
+            self._audit_refusal(None, method, auditing.UNAUTHENTICATED_PRINCIPAL, "UNAUTHENTICATED", str(error))
+            raise Refused(grpc.StatusCode.UNAUTHENTICATED, str(error)) from None
+        if not principal.may(allowed_roles(method)):
+            roles = ", ".join(sorted(r.value for r in principal.roles)) or "none"
+            message = f"{principal.name} (roles: {roles}) may not call {method}"
+            self._audit_refusal(None, method, principal.name, "PERMISSION_DENIED", message, request)
+            raise Refused(grpc.StatusCode.PERMISSION_DENIED, message)
+        return principal
+
+    @contextmanager
+    def _failures(self, call: Call, request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+        """Turn the servicer's refusals into audited :class:`Refused` answers."""
+        audited = auditing.is_audited(call.method)
+        try:
+            yield
+        except Refused:
+            raise
+        except InputError as error:
+            if audited:
+                self._audit_refusal(call, call.method, call.principal.name, "INVALID_ARGUMENT", str(error), request)
+            raise Refused(grpc.StatusCode.INVALID_ARGUMENT, str(error), invalid_argument(error)) from None
+        except Exception:
+            code = context.code()
+            if not isinstance(code, grpc.StatusCode):
+                raise
+            message = str(context.details() or code.name)
+            if audited:
+                self._audit_refusal(call, call.method, call.principal.name, code.name, message, request)
+            raise Refused(code, message) from None
+
+    def _commit(self, call: Call, request: Any, response: Any) -> None:
+        """Make the servicer's writes and the audit record durable together, then hand out the receipt."""
+        record = auditing.entry(call, call.method, call.principal.name, request, auditing.message_bytes(response))
+        try:
+            receipt = self.audit.append_durable(record, call.run_writes if call.writes else None)
+        except Exception as error:
+            raise Refused(grpc.StatusCode.ABORTED,
+                          f"the write could not be committed ({type(error).__name__}); retry with the same "
+                          "idempotency key") from None
+        audit_field = getattr(response, "DESCRIPTOR", None) and response.DESCRIPTOR.fields_by_name.get("audit")
+        if audit_field is not None and not response.HasField("audit"):
+            response.audit.sequence = receipt.seq
+            response.audit.leaf_hash = receipt.leaf_hash
+
+    def _audit_refusal(self, call: Call | None, method: str, principal: str, code: str, message: str,
+                       request: Any = None) -> None:
+        """Refusals are audited too; an unauthenticated caller's request body is not stored."""
+        record = auditing.entry(call, method, principal, request if request is not None else empty_pb2.Empty(),
+                                auditing.refusal_bytes(code, message), status=code)
+        self.audit.append_durable(record)
 
     @staticmethod
-    def _finish(method: str, request: Any, context: grpc.ServicerContext, request_id: str,
-                started: float, failure: str | None) -> None:
-        code = context.code() if hasattr(context, "code") else None
-        outcome = failure or (code.name if isinstance(code, grpc.StatusCode) else "OK")
-        log.info(
-            "rpc",
-            request_id=request_id,
-            method=method,
-            caller=context.peer(),
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            outcome=outcome,
-            **_fields(request),
-        )
+    def _log(method: str, request_id: str, principal: str, trial_id: str | None, started: float,
+             outcome: str, context: grpc.ServicerContext) -> None:
+        fields = {"trial_id": trial_id} if trial_id else {}
+        log.info("rpc", request_id=request_id, method=method, principal=principal, caller=context.peer(),
+                 latency_ms=round((time.perf_counter() - started) * 1000, 3), outcome=outcome, **fields)

@@ -1,0 +1,53 @@
+"""Which calls are audited, and what their audit entries hold.
+
+Every call that decides or changes something is audited, and so is every
+refused call.  Requests and responses are recorded as canonical JSON: RFC 8785
+canonicalisation of the proto3 JSON mapping with the .proto field names, so
+exports read as JSON and the bytes are reproducible from the messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rfc8785
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from dosefinding_server.audit.records import AuditEntry
+from dosefinding_server.version import ENGINE_VERSION
+
+from .calls import Call
+
+#: Reads that decide nothing are not audited; everything else of these services is.
+_NOT_AUDITED = frozenset({
+    "/dosefinding.v1.TrialService/GetTrial",
+    "/dosefinding.v1.TrialService/ListTrials",
+    "/dosefinding.v1.SimulationService/GetDosePaths",
+})
+_AUDITED_SERVICES = frozenset({"dosefinding.v1.DecisionService", "dosefinding.v1.TrialService",
+                               "dosefinding.v1.SimulationService"})
+UNAUTHENTICATED_PRINCIPAL = "(unauthenticated)"
+
+
+def is_audited(method: str) -> bool:
+    return method.strip("/").split("/")[0] in _AUDITED_SERVICES and method not in _NOT_AUDITED
+
+
+def message_bytes(message: Message) -> bytes:
+    return rfc8785.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+
+def refusal_bytes(code: str, message: str) -> bytes:
+    return rfc8785.dumps({"status": code, "message": message})
+
+
+def entry(call: Call | None, method: str, principal: str, request: Message, response: bytes,
+          status: str = "OK") -> AuditEntry:
+    """The audit entry of one call; ``call`` carries what the servicer added (trial, design, seed, reason)."""
+    details: dict[str, Any] = {}
+    if call is not None:
+        details = {"trial_id": call.trial_id, "design_sha256": call.design_sha256, "seed": call.seed,
+                   "reason": call.reason}
+    return AuditEntry(principal=principal, method=method, request=message_bytes(request), response=response,
+                      engine_version=ENGINE_VERSION, status=status, **details)

@@ -1,0 +1,285 @@
+"""``dosefinding.v1.TrialService``: the trial lifecycle over the append-only trial store.
+
+Writes are serialised per trial (a lock held until the audited commit), carry
+an idempotency key (a retry gets the original answer and never applies twice)
+and the version the caller last saw (a stale version is ``ABORTED``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from dosefinding.v1 import design_pb2
+from dosefinding.v1 import trial_service_pb2 as pb
+from dosefinding.v1 import trial_service_pb2_grpc as pb_grpc
+from dosefinding_server.engine.decision import Decision, decide
+from dosefinding_server.engine.errors import InputError
+from dosefinding_server.engine.outcomes import Patient, check_patients
+from dosefinding_server.engine.selector import Selector
+from dosefinding_server.trials import model
+from dosefinding_server.trials.locks import KeyedLocks
+from dosefinding_server.trials.store import TrialStore
+
+from .calls import current_call
+from .translate import decision_to_proto, design_from_proto, design_sha256, design_stages
+
+MAX_PAGE = 500
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def as_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def request_digest(request: Message) -> str:
+    """Identity of a request for idempotency: its deterministic serialisation, key excluded."""
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.ClearField("idempotency_key")
+    return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
+
+
+class TrialService(pb_grpc.TrialServiceServicer):
+    """Translates TrialService calls to the trial store and the engine."""
+
+    def __init__(self, store: TrialStore) -> None:
+        self.store = store
+        self.locks = KeyedLocks()
+        self.designs: dict[str, Selector] = {}
+
+    # Reads.
+    def load(self, trial_id: str, context: grpc.ServicerContext) -> tuple[model.TrialState, list[model.Event]]:
+        """The trial's state and the events it was derived from; ``NOT_FOUND`` if there is none."""
+        if not trial_id:
+            raise InputError("trial_id", "is required")
+        events = self.store.events(trial_id)
+        state = model.fold(events)
+        if state is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no trial {trial_id!r}")
+        return state, events
+
+    def state(self, trial_id: str, context: grpc.ServicerContext) -> model.TrialState:
+        return self.load(trial_id, context)[0]
+
+    def design(self, state: model.TrialState) -> Selector:
+        """The trial's locked design, built once per design hash."""
+        digest = state.created["design_sha256"]
+        design = self.designs.get(digest)
+        if design is None:
+            design = design_from_proto(json_format.ParseDict(state.created["design"], design_pb2.Design()))
+            self.designs[digest] = design
+        return design
+
+    def trial_message(self, state: model.TrialState) -> pb.Trial:
+        created = json_format.ParseDict(state.created, pb.TrialCreated())
+        trial = pb.Trial(
+            trial_id=state.trial_id, protocol_id=created.protocol_id, dose_labels=created.dose_labels,
+            design=created.design, design_sha256=created.design_sha256, metadata=created.metadata,
+            status=pb.TRIAL_STATUS_OPEN if state.is_open else pb.TRIAL_STATUS_CLOSED,
+            version=state.version, created_by=state.created_by, num_patients=len(state.patients),
+        )
+        trial.created_at.FromJsonString(state.created_at)
+        return trial
+
+    def decision(self, state: model.TrialState, request: Any = None) -> Decision:
+        return decide(self.design(state), state.outcomes(),
+                      tuple(getattr(request, "quantiles", ())), tuple(getattr(request, "tox_thresholds", ())),
+                      tuple(getattr(request, "eff_thresholds", ())))
+
+    def GetTrial(self, request: pb.GetTrialRequest, context: grpc.ServicerContext) -> pb.GetTrialResponse:
+        state, events = self.load(request.trial_id, context)
+        response = pb.GetTrialResponse(trial=self.trial_message(state), outcome_string=state.outcomes().to_string())
+        for event in events:
+            entry = response.events.add(version=event.version, author=event.author,
+                                        audit_sequence=event.audit_sequence)
+            entry.recorded_at.FromJsonString(event.recorded_at)
+            json_format.ParseDict(event.payload, getattr(entry, event.kind))
+        return response
+
+    def ListTrials(self, request: pb.ListTrialsRequest, context: grpc.ServicerContext) -> pb.ListTrialsResponse:
+        size = request.page_size or 50
+        if not 1 <= size <= MAX_PAGE:
+            raise InputError("page_size", f"{size} is outside 1..{MAX_PAGE}")
+        ids = self.store.trial_ids(size + 1, request.page_token or None)
+        response = pb.ListTrialsResponse()
+        for trial_id in ids[:size]:
+            response.trials.append(self.trial_message(self.state(trial_id, context)))
+        if len(ids) > size:
+            response.next_page_token = ids[size - 1]
+        return response
+
+    def GetDecision(self, request: pb.GetDecisionRequest, context: grpc.ServicerContext) -> pb.GetDecisionResponse:
+        state = self.state(request.trial_id, context)
+        call = current_call()
+        call.trial_id, call.design_sha256 = state.trial_id, state.created["design_sha256"]
+        return pb.GetDecisionResponse(trial=self.trial_message(state),
+                                      decision=decision_to_proto(self.decision(state, request)))
+
+    # Writes.
+    def CreateTrial(self, request: pb.CreateTrialRequest, context: grpc.ServicerContext) -> pb.CreateTrialResponse:
+        replay = self.replay(request, pb.CreateTrialResponse)
+        if replay is not None:
+            return replay
+        if not request.protocol_id:
+            raise InputError("protocol_id", "is required")
+        design = design_from_proto(request.design)
+        if len(request.dose_labels) not in (0, design.num_doses or len(request.dose_labels)):
+            raise InputError("dose_labels", f"{len(request.dose_labels)} labels for {design.num_doses} doses")
+        digest = design_sha256(request.design)
+        created = pb.TrialCreated(protocol_id=request.protocol_id, dose_labels=request.dose_labels,
+                                  design=request.design, design_sha256=digest, metadata=request.metadata)
+        trial_id = f"trial-{uuid.uuid4().hex}"
+        call = current_call()
+        call.trial_id, call.design_sha256 = trial_id, digest
+        now = utc_now()
+        state = model.TrialState(trial_id, as_dict(created), now, call.principal.name, version=1)
+        response = pb.CreateTrialResponse(trial=self.trial_message(state))
+        call.write(lambda tx: self.store.insert_trial(tx, trial_id, request.protocol_id, now))
+        self.append(state, model.CREATED, created, now)
+        self.remember(request, response)
+        return response
+
+    def RecordOutcomes(self, request: pb.RecordOutcomesRequest, context: grpc.ServicerContext
+                       ) -> pb.RecordOutcomesResponse:
+        return self.write_event(request, context, pb.RecordOutcomesResponse, self.cohort_event)
+
+    def CorrectOutcome(self, request: pb.CorrectOutcomeRequest, context: grpc.ServicerContext
+                       ) -> pb.CorrectOutcomeResponse:
+        return self.write_event(request, context, pb.CorrectOutcomeResponse, self.correction_event)
+
+    def CloseTrial(self, request: pb.CloseTrialRequest, context: grpc.ServicerContext) -> pb.CloseTrialResponse:
+        return self.write_event(request, context, pb.CloseTrialResponse, self.closure_event)
+
+    def write_event(self, request: Any, context: grpc.ServicerContext, response_type: type,
+                    make_event: Callable[[Any, model.TrialState], tuple[str, Message]]) -> Any:
+        """The common path of every write to an existing trial."""
+        call = current_call()
+        if not request.trial_id:
+            raise InputError("trial_id", "is required")
+        call.hold(self.locks[request.trial_id])
+        replay = self.replay(request, response_type)
+        if replay is not None:
+            return replay
+        state, events = self.load(request.trial_id, context)
+        call.trial_id, call.design_sha256 = state.trial_id, state.created["design_sha256"]
+        if request.expected_version != state.version:
+            context.abort(grpc.StatusCode.ABORTED,
+                          f"trial {state.trial_id} is at version {state.version}, not {request.expected_version}: "
+                          "read it again and retry")
+        if not state.is_open:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"trial {state.trial_id} is closed")
+        kind, event = make_event(request, state)
+        now = utc_now()
+        after = model.fold(events + [
+            model.Event(state.trial_id, state.version + 1, kind, as_dict(event), now, call.principal.name, 0)])
+        assert after is not None
+        response = response_type(trial=self.trial_message(after))
+        if "decision" in response_type.DESCRIPTOR.fields_by_name:
+            response.decision.CopyFrom(decision_to_proto(self.decision(after)))
+        self.append(after, kind, event, now)
+        self.remember(request, response)
+        return response
+
+    def cohort_event(self, request: pb.RecordOutcomesRequest, state: model.TrialState) -> tuple[str, Message]:
+        if not request.patients:
+            raise InputError("patients", "a cohort has at least one patient")
+        design = self.design(state)
+        num_doses = design.num_doses or max(request.dose, state.outcomes().max_dose)
+        if not 1 <= request.dose <= num_doses:
+            raise InputError("dose", f"dose {request.dose} is outside 1..{num_doses}")
+        seen = set(state.patients)
+        for index, patient in enumerate(request.patients):
+            where = f"patients[{index}]"
+            if not patient.patient_id:
+                raise InputError(f"{where}.patient_id", "is required")
+            if patient.patient_id in seen:
+                raise InputError(f"{where}.patient_id", f"patient {patient.patient_id!r} is already recorded; "
+                                 "use CorrectOutcome to change an outcome")
+            seen.add(patient.patient_id)
+            if patient.dose not in (0, request.dose):
+                raise InputError(f"{where}.dose", f"dose {patient.dose} differs from the cohort's dose {request.dose}")
+        check_patients([Patient(request.dose, p.toxicity, p.efficacy if p.HasField("efficacy") else None)
+                        for p in request.patients], num_doses, efficacy=design.efficacy)
+        now = self.decision(state)
+        recommended = now.recommended_dose
+        allowed = recommended == request.dose and now.continues
+        if not allowed and not request.deviation:
+            wanted = f"dose {recommended}" if recommended is not None else "no dose (the design stops)"
+            raise InputError("dose", f"the design recommends {wanted}, not dose {request.dose}; "
+                             "set deviation and deviation_reason to record it as a protocol deviation")
+        if request.deviation and not request.deviation_reason.strip():
+            raise InputError("deviation_reason", "a deviation needs a reason")
+        event = pb.CohortRecorded(dose=request.dose, deviation=not allowed,
+                                  deviation_reason=request.deviation_reason if not allowed else "")
+        for patient in request.patients:
+            recorded = event.patients.add()
+            recorded.CopyFrom(patient)
+            recorded.dose = request.dose
+        if recommended is not None:
+            event.recommended_dose = recommended
+        current_call().reason = event.deviation_reason or None
+        return model.COHORT, event
+
+    def correction_event(self, request: pb.CorrectOutcomeRequest, state: model.TrialState) -> tuple[str, Message]:
+        current = state.patients.get(request.patient_id)
+        if current is None:
+            raise InputError("patient_id", f"no patient {request.patient_id!r} in trial {state.trial_id}")
+        if not request.reason.strip():
+            raise InputError("reason", "a correction needs a reason")
+        if not request.HasField("corrected"):
+            raise InputError("corrected", "is required: the patient's corrected outcome")
+        corrected = pb.PatientOutcome()
+        corrected.CopyFrom(request.corrected)
+        corrected.patient_id = request.patient_id
+        corrected.dose = corrected.dose or current.dose
+        if corrected.dose != current.dose:
+            raise InputError("corrected.dose", "a patient's dose cannot be corrected; the given dose is the record")
+        current_call().reason = request.reason
+        return model.CORRECTION, pb.OutcomeCorrected(patient_id=request.patient_id, corrected=corrected,
+                                                     reason=request.reason,
+                                                     supersedes_version=current.recorded_version)
+
+    def closure_event(self, request: pb.CloseTrialRequest, state: model.TrialState) -> tuple[str, Message]:
+        if not request.reason.strip():
+            raise InputError("reason", "closing a trial needs a reason")
+        current_call().reason = request.reason
+        return model.CLOSED, pb.TrialClosed(reason=request.reason)
+
+    # Idempotency and the audited commit.
+    def replay(self, request: Any, response_type: type) -> Any:
+        """The original answer to a retried write, or ``None`` for a new one."""
+        call = current_call()
+        if not request.idempotency_key:
+            raise InputError("idempotency_key", "every write carries an idempotency key")
+        found = self.store.idempotent_result(call.principal.name, call.method, request.idempotency_key)
+        if found is None:
+            return None
+        if found.request_sha256 != request_digest(request):
+            raise InputError("idempotency_key", "this key was already used for a different request")
+        response = response_type.FromString(found.response)
+        response.audit.sequence = found.audit_sequence
+        response.replayed = True
+        call.writes.clear()
+        return response
+
+    def append(self, state: model.TrialState, kind: str, event: Message, now: str) -> None:
+        call = current_call()
+        payload = as_dict(event)
+        call.write(lambda tx: self.store.insert_event(tx, state.trial_id, state.version, kind, payload, now,
+                                                      call.principal.name))
+
+    def remember(self, request: Any, response: Message) -> None:
+        call = current_call()
+        digest, answer = request_digest(request), response.SerializeToString(deterministic=True)
+        call.write(lambda tx: self.store.insert_idempotent(tx, call.principal.name, call.method,
+                                                           request.idempotency_key, digest, answer))

@@ -1,0 +1,136 @@
+"""Server configuration from a TOML file, the environment and flags.
+
+Precedence, lowest first: built-in defaults, the configuration file
+(``--config`` or ``DOSEFINDING_CONFIG``), environment variables
+(``DOSEFINDING_<NAME>``, e.g. ``DOSEFINDING_LISTEN``), command-line flags.
+Identities (certificate subjects and token digests with their roles) come
+from the file only: they are structured, and secrets never belong in flags.
+
+Example file::
+
+    listen = "0.0.0.0:50051"
+    data_dir = "/var/lib/dosefinding"
+    tls_cert = "/etc/dosefinding/server.pem"
+    tls_key = "/etc/dosefinding/server.key"
+    client_ca = "/etc/dosefinding/clients-ca.pem"   # set: clients must present a certificate
+
+    [[subjects]]
+    subject = "CN=edc.example.org,O=Sponsor"
+    roles = ["system"]
+
+    [[tokens]]
+    name = "stats-team"
+    sha256 = "<hex SHA-256 of the token>"
+    roles = ["statistician"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .security.authentication import Identities
+from .security.principals import Role
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message says which setting and why."""
+
+
+@dataclass(frozen=True)
+class Config:
+    listen: str = "127.0.0.1:50051"
+    data_dir: str = "var"
+    insecure: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_ca: str | None = None
+    signing_key: str | None = None
+    checkpoint_every: int = 1000
+    max_workers: int = 16
+    log_level: str = "info"
+    identities: Identities = field(default_factory=Identities)
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.data_dir) / "dosefinding.sqlite3"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return Path(self.signing_key) if self.signing_key else Path(self.data_dir) / "audit-signing-key.pem"
+
+
+_SCALARS = {f.name: f.type for f in fields(Config) if f.name != "identities"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = _SCALARS[name]
+    try:
+        if "bool" in kind:
+            if isinstance(value, bool):
+                return value
+            return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[str(value).lower()]
+        if "int" in kind:
+            return int(value)
+        return str(value)
+    except (KeyError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a valid {kind}") from None
+
+
+def _roles(where: str, names: Any) -> frozenset[Role]:
+    try:
+        return frozenset(Role(n) for n in names)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: roles must be a list of {', '.join(r.value for r in Role)}") from None
+
+
+def _identities(data: Mapping[str, Any]) -> Identities:
+    subjects = {entry["subject"]: _roles(f"subjects[{i}]", entry.get("roles"))
+                for i, entry in enumerate(data.get("subjects", []))}
+    tokens = {entry["sha256"].lower(): (entry["name"], _roles(f"tokens[{i}]", entry.get("roles")))
+              for i, entry in enumerate(data.get("tokens", []))}
+    return Identities(subjects, tokens)
+
+
+def from_file(path: str | Path) -> Config:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"config file {path}: {error}") from None
+    unknown = sorted(set(data) - set(_SCALARS) - {"subjects", "tokens"})
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
+    try:
+        identities = _identities(data)
+    except KeyError as missing:
+        raise ConfigError(f"config file {path}: an identity lacks {missing}") from None
+    return Config(**{k: _coerce(k, v) for k, v in data.items() if k in _SCALARS}, identities=identities)
+
+
+def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Config:
+    """Defaults < file < environment < flags (flags left unset do not override)."""
+    path = args.config or environ.get("DOSEFINDING_CONFIG")
+    config = from_file(path) if path else Config()
+    from_env = {name: _coerce(name, environ[f"DOSEFINDING_{name.upper()}"])
+                for name in _SCALARS if f"DOSEFINDING_{name.upper()}" in environ}
+    from_flags = {name: value for name in _SCALARS if (value := getattr(args, name, None)) not in (None, False)}
+    return replace(config, **from_env, **from_flags)
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags for the settings a script or orchestrator sets most often."""
+    parser.add_argument("--config", help="TOML configuration file (env DOSEFINDING_CONFIG)")
+    parser.add_argument("--listen", help="HOST:PORT to listen on; port 0 picks a free port")
+    parser.add_argument("--data-dir", dest="data_dir", help="directory of the SQLite store and the audit signing key")
+    parser.add_argument("--insecure", action="store_true", default=None,
+                        help="plaintext, and no credentials needed when no identities are configured; loopback only")
+    parser.add_argument("--tls-cert", dest="tls_cert", help="server certificate chain (PEM)")
+    parser.add_argument("--tls-key", dest="tls_key", help="server private key (PEM)")
+    parser.add_argument("--client-ca", dest="client_ca", help="CA of client certificates; set: mTLS is required")
+    parser.add_argument("--signing-key", dest="signing_key", help="audit signing key (default DATA_DIR/audit-signing-key.pem)")
+    parser.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, help="sign a checkpoint every N records")
+    parser.add_argument("--log-level", dest="log_level")

@@ -1,0 +1,106 @@
+"""A trial's state, derived by folding its append-only events (event sourcing).
+
+Events are never changed: a cohort records patients, a correction supersedes
+one patient's earlier record, a closure ends the trial.  Every event payload
+is the proto JSON mapping of its message (``TrialCreated``, ``CohortRecorded``,
+``OutcomeCorrected``, ``TrialClosed``), so the history reads the same in the
+store, in exports and over the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from ..engine.outcomes import Outcomes, Patient
+
+CREATED, COHORT, CORRECTION, CLOSED = "created", "cohort", "correction", "closed"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored event: the version it created, its kind, its payload and provenance."""
+
+    trial_id: str
+    version: int
+    kind: str
+    payload: dict[str, Any]
+    recorded_at: str
+    author: str
+    audit_sequence: int
+
+
+@dataclass(frozen=True)
+class PatientState:
+    """A patient as currently recorded (after any corrections)."""
+
+    patient_id: str
+    dose: int
+    toxicity: bool
+    efficacy: bool | None
+    cohort: int
+    weight: float | None
+    recorded_version: int
+
+
+@dataclass
+class TrialState:
+    """Everything the service needs to decide for a trial, at one version."""
+
+    trial_id: str
+    created: dict[str, Any]
+    created_at: str
+    created_by: str
+    version: int = 0
+    closed_reason: str | None = None
+    patients: dict[str, PatientState] = field(default_factory=dict)
+    cohorts: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_reason is None
+
+    @property
+    def design_stages(self) -> list[dict[str, Any]]:
+        return self.created["design"]["stages"]
+
+    def outcomes(self) -> Outcomes:
+        """The patients in treatment order, as the engine fits them."""
+        return Outcomes(tuple(
+            Patient(p.dose, p.toxicity, p.efficacy, p.cohort, p.weight) for p in self.patients.values()))
+
+
+def _patient(record: dict[str, Any], cohort: int, version: int, dose: int) -> PatientState:
+    return PatientState(
+        patient_id=record.get("patient_id", ""),
+        dose=int(record.get("dose") or dose),
+        toxicity=bool(record.get("toxicity", False)),
+        efficacy=record.get("efficacy"),
+        cohort=cohort,
+        weight=record.get("weight"),
+        recorded_version=version,
+    )
+
+
+def fold(events: Iterable[Event]) -> TrialState | None:
+    """The state after ``events`` (in version order); ``None`` for a trial that does not exist."""
+    state: TrialState | None = None
+    for event in events:
+        if event.kind == CREATED:
+            state = TrialState(event.trial_id, event.payload, event.recorded_at, event.author)
+        elif state is None:
+            raise ValueError(f"trial {event.trial_id}: event {event.version} precedes its creation")
+        elif event.kind == COHORT:
+            state.cohorts += 1
+            dose = int(event.payload["dose"])
+            for record in event.payload.get("patients", []):
+                patient = _patient(record, state.cohorts, event.version, dose)
+                state.patients[patient.patient_id] = patient
+        elif event.kind == CORRECTION:
+            current = state.patients[event.payload["patient_id"]]
+            corrected = _patient(event.payload["corrected"], current.cohort, event.version, current.dose)
+            state.patients[current.patient_id] = replace(corrected, patient_id=current.patient_id)
+        elif event.kind == CLOSED:
+            state.closed_reason = event.payload.get("reason", "")
+        state.version = event.version
+    return state

@@ -1,0 +1,133 @@
+"""The trial store: append-only tables of trials, their events and idempotency records.
+
+Rows are only ever inserted (SQLite triggers abort any UPDATE or DELETE);
+writes happen inside the audit log's transactions, so an event and the audit
+record of the call that made it are durable together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..storage import Migration, Reader, Storage, Transaction
+from .model import Event
+
+COMPONENT = "trials"
+_TABLES = ("trials", "trial_events", "idempotency")
+
+_SCHEMA = """
+CREATE TABLE trials (
+    trial_id     TEXT PRIMARY KEY,
+    protocol_id  TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE TABLE trial_events (
+    trial_id        TEXT NOT NULL REFERENCES trials(trial_id),
+    version         INTEGER NOT NULL CHECK (version >= 1),
+    kind            TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    recorded_at     TEXT NOT NULL,
+    author          TEXT NOT NULL,
+    audit_sequence  INTEGER NOT NULL,
+    PRIMARY KEY (trial_id, version)
+);
+CREATE TABLE idempotency (
+    principal       TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    request_sha256  TEXT NOT NULL,
+    response        BLOB NOT NULL,
+    audit_sequence  INTEGER NOT NULL,
+    PRIMARY KEY (principal, method, key)
+);
+""" + "".join(
+    f"""
+CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;
+""" for table in _TABLES)
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    """What a write with this idempotency key answered the first time."""
+
+    request_sha256: str
+    response: bytes
+    audit_sequence: int
+
+
+def next_audit_sequence(tx: Transaction) -> int:
+    """The sequence number the audit record appended next in ``tx`` will get.
+
+    Valid inside the audit log's own writes callback: the single writer
+    appends the caller's record right after its writes, in the same transaction.
+    """
+    return int(tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_records").fetchone()[0])
+
+
+class TrialStore:
+    """Reads and (transactional) writes of trials."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        storage.migrate(COMPONENT, [Migration(1, _SCHEMA)])
+
+    def events(self, trial_id: str) -> list[Event]:
+        with self.storage.reader() as reader:
+            rows = reader.execute(
+                "SELECT trial_id, version, kind, payload, recorded_at, author, audit_sequence "
+                "FROM trial_events WHERE trial_id = ? ORDER BY version", (trial_id,)).fetchall()
+        return [Event(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def trial_ids(self, limit: int, after: str | None) -> list[str]:
+        """Trial ids, newest first; ``after`` continues from a previous page."""
+        with self.storage.reader() as reader:
+            if after is None:
+                rows = reader.execute(
+                    "SELECT trial_id FROM trials ORDER BY created_at DESC, trial_id DESC LIMIT ?", (limit,))
+            else:
+                rows = reader.execute(
+                    "SELECT t.trial_id FROM trials t, trials a WHERE a.trial_id = ? AND "
+                    "(t.created_at < a.created_at OR (t.created_at = a.created_at AND t.trial_id < a.trial_id)) "
+                    "ORDER BY t.created_at DESC, t.trial_id DESC LIMIT ?", (after, limit))
+            return [r[0] for r in rows.fetchall()]
+
+    def idempotent_result(self, principal: str, method: str, key: str) -> IdempotentResult | None:
+        with self.storage.reader() as reader:
+            return self._idempotent(reader, principal, method, key)
+
+    @staticmethod
+    def _idempotent(reader: Reader, principal: str, method: str, key: str) -> IdempotentResult | None:
+        row = reader.execute(
+            "SELECT request_sha256, response, audit_sequence FROM idempotency "
+            "WHERE principal = ? AND method = ? AND key = ?", (principal, method, key)).fetchone()
+        return IdempotentResult(row[0], bytes(row[1]), row[2]) if row else None
+
+    @staticmethod
+    def insert_trial(tx: Transaction, trial_id: str, protocol_id: str, created_at: str) -> None:
+        tx.execute("INSERT INTO trials (trial_id, protocol_id, created_at) VALUES (?, ?, ?)",
+                   (trial_id, protocol_id, created_at))
+
+    @staticmethod
+    def insert_event(tx: Transaction, trial_id: str, version: int, kind: str, payload: dict[str, Any],
+                     recorded_at: str, author: str) -> int:
+        """Insert one event, linked to the audit record about to be appended; returns that seq."""
+        sequence = next_audit_sequence(tx)
+        tx.execute(
+            "INSERT INTO trial_events (trial_id, version, kind, payload, recorded_at, author, audit_sequence) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (trial_id, version, kind, json.dumps(payload, sort_keys=True, separators=(",", ":")),
+             recorded_at, author, sequence))
+        return sequence
+
+    @staticmethod
+    def insert_idempotent(tx: Transaction, principal: str, method: str, key: str, request_sha256: str,
+                          response: bytes) -> None:
+        tx.execute(
+            "INSERT INTO idempotency (principal, method, key, request_sha256, response, audit_sequence) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (principal, method, key, request_sha256, response, next_audit_sequence(tx)))
