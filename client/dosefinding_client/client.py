@@ -10,7 +10,12 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from dosefinding.v1 import decision_service_pb2_grpc, simulation_service_pb2_grpc
+from dosefinding.v1 import (
+    audit_service_pb2_grpc,
+    decision_service_pb2_grpc,
+    simulation_service_pb2_grpc,
+    trial_service_pb2_grpc,
+)
 
 T = TypeVar("T")
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -67,6 +72,8 @@ class DoseFindingClient:
         self.metadata = metadata
         self.decisions = decision_service_pb2_grpc.DecisionServiceStub(self.channel)
         self.simulations = simulation_service_pb2_grpc.SimulationServiceStub(self.channel)
+        self.trials = trial_service_pb2_grpc.TrialServiceStub(self.channel)
+        self.audit = audit_service_pb2_grpc.AuditServiceStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()

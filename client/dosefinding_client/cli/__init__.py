@@ -16,10 +16,10 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ..client import DoseFindingClient, ServiceError
-from . import calculations
+from . import audit, calculations, trials
 
 Handler = Callable[[DoseFindingClient, argparse.Namespace], Message | str]
-COMMAND_GROUPS = (calculations,)
+COMMAND_GROUPS = (calculations, trials, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,11 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
-        with DoseFindingClient(args.server, timeout=args.timeout, retries=2) as client:
-            result = handler(client, args)
+        if getattr(args, "offline", lambda _: False)(args):
+            result = handler(None, args)
+        else:
+            with DoseFindingClient(args.server, timeout=args.timeout, retries=2) as client:
+                result = handler(client, args)
     except ServiceError as error:
         print(f"dosefinding: {error}", file=sys.stderr)
         return 2 if error.code == grpc.StatusCode.INVALID_ARGUMENT else 1
+    except audit.Failed as failure:
+        print(f"dosefinding: {failure}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as error:
         print(f"dosefinding: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dosefinding.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     decision_service_pb2,
     decision_service_pb2_grpc,
     simulation_service_pb2,
@@ -32,8 +34,10 @@ from dosefinding_server.security.authentication import Authenticator
 from dosefinding_server.storage.sqlite import Database
 from dosefinding_server.trials.store import TrialStore
 
+from .audit_service import AuditService
 from .decision_service import DecisionService
 from .interceptor import CallInterceptor
+from .replay import Replayer
 from .simulation_service import SimulationService
 from .trial_service import TrialService
 
@@ -41,7 +45,7 @@ log = structlog.get_logger("dosefinding.server")
 SERVICE_NAMES = tuple(
     module.DESCRIPTOR.services_by_name[name].full_name
     for module, name in ((decision_service_pb2, "DecisionService"), (simulation_service_pb2, "SimulationService"),
-                         (trial_service_pb2, "TrialService"))
+                         (trial_service_pb2, "TrialService"), (audit_service_pb2, "AuditService"))
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
@@ -117,7 +121,9 @@ def build_server(config: Config) -> RunningServer:
     )
     decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(), server)
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(SimulationService(), server)
-    trial_service_pb2_grpc.add_TrialServiceServicer_to_server(TrialService(trials), server)
+    trial_service = TrialService(trials)
+    trial_service_pb2_grpc.add_TrialServiceServicer_to_server(trial_service, server)
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(audit, Replayer(trial_service)), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in SERVICE_NAMES + ("",):

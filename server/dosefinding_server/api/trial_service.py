@@ -16,7 +16,7 @@ import grpc
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from dosefinding.v1 import design_pb2
+from dosefinding.v1 import design_pb2, outcomes_pb2
 from dosefinding.v1 import trial_service_pb2 as pb
 from dosefinding.v1 import trial_service_pb2_grpc as pb_grpc
 from dosefinding_server.engine.decision import Decision, decide
@@ -238,7 +238,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
             raise InputError("reason", "a correction needs a reason")
         if not request.HasField("corrected"):
             raise InputError("corrected", "is required: the patient's corrected outcome")
-        corrected = pb.PatientOutcome()
+        corrected = outcomes_pb2.PatientOutcome()
         corrected.CopyFrom(request.corrected)
         corrected.patient_id = request.patient_id
         corrected.dose = corrected.dose or current.dose

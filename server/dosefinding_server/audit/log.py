@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import structlog
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..storage import Reader, Storage, Transaction
 from .canonical import utc_timestamp
@@ -133,6 +133,16 @@ class AuditLog:
     def key_id(self) -> str:
         """The id of the key that signs checkpoints now."""
         return self._position.key_id
+
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        """The public half of the key that signs checkpoints now (a trust anchor for verification)."""
+        return self._position.key.public_key()
+
+    @property
+    def storage(self) -> Storage:
+        """The store the log lives in, for read-only review (verification, export)."""
+        return self._storage
 
     def _move(self, tx: Transaction, position: _Position) -> None:
         """Take the in-memory ``position``, and go back if ``tx`` (or its savepoint) is undone."""

@@ -4,14 +4,19 @@ A stage is a frozen dataclass holding its parameters (validated on
 construction: an impossible parameter raises :class:`InputError` naming the
 field) and, once placed in a design, the stage before it.  ``fit`` fits the
 chain up to and including this stage.
+
+Each stage also declares what of the outcomes its own decision reads
+(:class:`Feature`), so that a simulator can memoise fits by
+:meth:`Selector.state_key`: outcomes with equal keys have equal fits.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, Hashable
 
 from .errors import InputError
 from .fit import DerivedFit, Fit
@@ -24,6 +29,21 @@ class Role(Enum):
     PATH = "path"  # follow_path: first, before a core selector or alone
     CORE = "core"  # the one core selector
     BEHAVIOUR = "behaviour"  # after the core selector
+
+
+class Feature(Enum):
+    """What of the outcomes a stage's own decision reads, besides the fit of the stages before it.
+
+    Each feature is a *sufficient state*: outcomes that agree on it still agree
+    once the same patients are added to both.  A stage that reads more than
+    it declares makes memoised simulations wrong, so the default is the
+    whole sequence, which shares nothing.
+    """
+
+    SEQUENCE = "sequence"  # every patient, in order (the safe default)
+    COUNTS = "counts"  # per dose, how many patients had each (toxicity, efficacy) outcome
+    LAST_DOSE = "last_dose"  # the dose given last
+    OWN_STATE = "own_state"  # what the stage's own_state() returns (order-sensitive)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,9 +65,42 @@ class Selector(ABC):
     #: the length of a CRM skeleton); behaviours inherit their parent's.
     num_doses: ClassVar[int | None]
 
+    #: what of the outcomes this stage's own decision reads (see :class:`Feature`)
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.SEQUENCE})
+
     @property
     def efficacy(self) -> bool:
         return self.models_efficacy or (self.parent is not None and self.parent.efficacy)
+
+    def stages(self) -> list["Selector"]:
+        """The stages of the design up to this one, first to last."""
+        chain: list[Selector] = []
+        stage: Selector | None = self
+        while stage is not None:
+            chain.append(stage)
+            stage = stage.parent
+        return chain[::-1]
+
+    def own_state(self, outcomes: Outcomes) -> Hashable:
+        """For a stage that reads :attr:`Feature.OWN_STATE`: the state its decision depends on."""
+        return None
+
+    def state_key(self, outcomes: Outcomes) -> Hashable:
+        """A key such that outcomes with equal keys have equal fits of the design up to this stage.
+
+        Built from the union of the stages' :attr:`reads`; it stays a
+        sufficient state, so a simulator may share one fit between every
+        trial that reaches the same key.
+        """
+        stages = self.stages()
+        reads = frozenset().union(*(stage.reads for stage in stages))
+        if Feature.SEQUENCE in reads:
+            return outcomes.patients
+        counts = (frozenset(Counter((p.dose, p.toxicity, p.efficacy) for p in outcomes.patients).items())
+                  if Feature.COUNTS in reads else None)
+        last = outcomes.last_dose if Feature.LAST_DOSE in reads else None
+        own = tuple(stage.own_state(outcomes) for stage in stages if Feature.OWN_STATE in stage.reads)
+        return counts, last, own
 
     @abstractmethod
     def fit(self, outcomes: Outcomes) -> Fit:

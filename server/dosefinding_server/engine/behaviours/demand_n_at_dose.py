@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from ..fit import DerivedFit, DoseRef, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour
+from ..selector import Behaviour, Feature
 from ._common import BehaviourFit, require_count
 from ._dose_rule import check_dose_ref, first_dose_with, reached_text, shortfall_text
 
@@ -27,6 +27,7 @@ class DemandNAtDose(Behaviour):
     """Continue until ``n`` patients have been treated at ``dose``."""
 
     kind: ClassVar[str] = "demand_n_at_dose"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
     n: int
     dose: DoseRef
 

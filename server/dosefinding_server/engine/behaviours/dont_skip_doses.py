@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour
+from ..selector import Behaviour, Feature
 from ._common import BehaviourFit, require_flag
 
 
@@ -25,6 +25,7 @@ class DontSkipDoses(Behaviour):
     """Limit moves to one dose level at a time (escalation's defaults: escalating only)."""
 
     kind: ClassVar[str] = "dont_skip_doses"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.LAST_DOSE})
     when_escalating: bool = True
     when_deescalating: bool = False
 

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour
+from ..selector import Behaviour, Feature
 from ._common import BehaviourFit, last_dose, require_count
 
 
@@ -23,6 +23,7 @@ class ExpandLastDoseToCohort(Behaviour):
     """Keep the last dose until it has ``n`` patients, even when the parent stops."""
 
     kind: ClassVar[str] = "expand_last_dose_to_cohort"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS, Feature.LAST_DOSE})
     n: int
 
     def __post_init__(self) -> None:

@@ -22,7 +22,7 @@ from ..errors import InputError
 from ..fit import DerivedFit, Fit, dose_text
 from ..numerics.boin_mtd import select_mtd
 from ..registry import register
-from ..selector import Behaviour, require, require_probability
+from ..selector import Behaviour, Feature, require, require_probability
 
 WHEN = ("finally", "always")
 
@@ -33,6 +33,7 @@ class SelectBoinMtd(Behaviour):
     """``select_boin_mtd(when = c("finally", "always"), target = NULL)``."""
 
     kind: ClassVar[str] = "select_boin_mtd"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
 
     when: str = "finally"
     target: float | None = None

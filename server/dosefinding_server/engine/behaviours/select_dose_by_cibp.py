@@ -59,7 +59,7 @@ from ..fit import DerivedFit, Fit, dose_text
 from ..numerics.quadrature import composite
 from ..numerics.r_rng import R_INT_MAX, r_rnorm, r_set_seed_state
 from ..registry import register
-from ..selector import Behaviour, require
+from ..selector import Behaviour, Feature, require
 from ._common import BehaviourFit, answer_text, require_count, require_number
 
 #: escalation's number of posterior draws
@@ -94,6 +94,7 @@ class SelectDoseByCibp(Behaviour):
     """
 
     kind: ClassVar[str] = "select_dose_by_cibp"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
     a: float
     r_seed: int | None = None
 

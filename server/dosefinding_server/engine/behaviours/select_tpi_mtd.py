@@ -33,7 +33,7 @@ from ..errors import InputError
 from ..fit import AdmissibleVector, DerivedFit, Fit, ProbVector, dose_text
 from ..numerics import beta_binomial as bb
 from ..registry import register
-from ..selector import Behaviour, require
+from ..selector import Behaviour, Feature, require
 from ._common import BehaviourFit, require_flag, require_number
 
 WHEN = ("finally", "always")
@@ -45,6 +45,7 @@ class MtdSelection(Behaviour):
 
     #: the design whose MTD rule this is, in reasons
     title: ClassVar[str]
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
 
     exclusion_certainty: float
     when: str = "finally"

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour, require
+from ..selector import Behaviour, Feature, require
 from ._common import BehaviourFit, LastDose, answer_text, last_dose, require_count
 
 
@@ -23,6 +23,7 @@ class StickOnNumTox(Behaviour):
     """Stick at the last dose when it has ``num_tox`` toxicities in ``num_patients`` patients."""
 
     kind: ClassVar[str] = "stick_on_num_tox"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS, Feature.LAST_DOSE})
     num_tox: int
     num_patients: int
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour
+from ..selector import Behaviour, Feature
 from ._common import BehaviourFit, require_count
 
 
@@ -22,6 +22,7 @@ class StopAtN(Behaviour):
     """Stop when ``n`` patients have been treated."""
 
     kind: ClassVar[str] = "stop_at_n"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
     n: int
 
     def __post_init__(self) -> None:

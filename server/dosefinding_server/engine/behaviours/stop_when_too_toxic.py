@@ -17,7 +17,7 @@ from typing import ClassVar
 
 from ..fit import AdmissibleVector, DerivedFit, DoseRef, Fit, ProbVector, dose_text
 from ..registry import register
-from ..selector import Behaviour, require_probability
+from ..selector import Behaviour, Feature, require_probability
 from ._common import BehaviourFit, prob_text, require_number
 from ._dose_rule import check_dose_ref, examined_doses, first_dose_where, nothing_examined_text
 
@@ -28,6 +28,7 @@ class StopWhenTooToxic(Behaviour):
     """Stop and recommend no dose when P(tox > ``tox_threshold``) >= ``confidence`` at ``dose``."""
 
     kind: ClassVar[str] = "stop_when_too_toxic"
+    reads: ClassVar[frozenset[Feature]] = frozenset()
     dose: DoseRef
     tox_threshold: float
     confidence: float

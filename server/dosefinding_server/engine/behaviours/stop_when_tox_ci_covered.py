@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from ..fit import DerivedFit, DoseRef, Fit, ProbVector, dose_text
 from ..registry import register
-from ..selector import Behaviour, require, require_probability
+from ..selector import Behaviour, Feature, require, require_probability
 from ._common import BehaviourFit, prob_text, require_number
 from ._dose_rule import check_dose_ref, examined_doses, first_dose_where, nothing_examined_text
 
@@ -27,6 +27,7 @@ class StopWhenToxCiCovered(Behaviour):
     """Stop when the ``width`` interval of P(tox) at ``dose`` lies within [``lower``, ``upper``]."""
 
     kind: ClassVar[str] = "stop_when_tox_ci_covered"
+    reads: ClassVar[frozenset[Feature]] = frozenset()
     dose: DoseRef
     lower: float
     upper: float

@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from ..fit import AdmissibleVector, DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour
+from ..selector import Behaviour, Feature
 from ._common import BehaviourFit, require_count
 from ._dose_rule import check_dose_level
 
@@ -24,6 +24,7 @@ class TryRescueDose(Behaviour):
     """Rescue a stopped trial at ``dose`` until it has ``n`` patients."""
 
     kind: ClassVar[str] = "try_rescue_dose"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
     dose: int
     n: int
 

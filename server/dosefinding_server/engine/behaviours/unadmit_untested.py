@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from ..fit import AdmissibleVector, DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour
+from ..selector import Behaviour, Feature
 from ._common import BehaviourFit
 
 
@@ -22,6 +22,7 @@ class UnadmitUntested(Behaviour):
     """Make untested doses, other than the recommended one, inadmissible."""
 
     kind: ClassVar[str] = "unadmit_untested"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
 
     def wrap(self, parent: Fit) -> DerivedFit:
         return UnadmitUntestedFit(parent, self)

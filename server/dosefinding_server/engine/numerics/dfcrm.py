@@ -572,19 +572,32 @@ def crm(prior: Any, target: float, tox: Any, level: Any, *, model: str = EMPIRIC
     levels = _check_levels(level, len(tox_values), working.num_doses)
     used = _used_weights(weights, tox_values, tite)
     tallies = Tallies.of(tox_values, levels, used, working.num_doses)
+    if method == "mle":
+        require(0 < tallies.num_tox < len(tox_values), "tox",
+                "the MLE does not exist unless some but not all patients had a toxicity (dfcrm stops)")
+    return fit_tallies(working, target, tallies, scale=scale, method=method, conf_level=conf_level, tite=tite,
+                       weights=used if used is not None else (1.0,) * len(tox_values))
+
+
+def fit_tallies(working: WorkingModel, target: float, tallies: Tallies, *, scale: float = DEFAULT_SCALE,
+                method: str = "bayes", conf_level: float = 0.9, tite: bool = False,
+                weights: tuple[float, ...] = ()) -> CrmResult:
+    """:func:`crm`'s fit of data already checked, given by its sufficient statistics.
+
+    For callers that validate once and fit many times (a design stage, a
+    simulator): the same numbers as :func:`crm`, without its per-call input
+    checks.  ``method = "mle"`` needs some but not all patients toxic.
+    """
     if method == "bayes":
         mean, var = posterior_mean_var(working, scale, tallies.tox, tallies.nontox, tallies)
         estimate, post_var = float(mean), float(var)
     else:
-        require(0 < tallies.num_tox < len(tox_values), "tox",
-                "the MLE does not exist unless some but not all patients had a toxicity (dfcrm stops)")
         estimate, post_var = _mle(working, tallies, tite)
     ptox = working.prob(estimate)
     lower, upper = _interval(working, estimate, post_var, conf_level)
     return CrmResult(
         mtd=select_mtd(ptox, target), estimate=estimate, post_var=post_var, prior_var=float(scale) ** 2,
-        ptox=ptox, ptox_lower=lower, ptox_upper=upper, dosescaled=working.dosescaled,
-        weights=used if used is not None else (1.0,) * len(tox_values),
+        ptox=ptox, ptox_lower=lower, ptox_upper=upper, dosescaled=working.dosescaled, weights=weights,
     )
 
 

@@ -39,7 +39,7 @@ from ..numerics.boin_mtd import PRIOR, isotonic_phat
 from ..numerics.grid_quantile import GRID, grid_quantile
 from ..outcomes import Outcomes
 from ..registry import register
-from ..selector import Role, Selector, require
+from ..selector import Feature, Role, Selector, require
 
 
 @register
@@ -48,6 +48,7 @@ class Boin(Selector):
     """``get_boin(num_doses, target, use_stopping_rule, stop_when_deescalation_impossible, ...)``."""
 
     kind: ClassVar[str] = "boin"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS, Feature.LAST_DOSE})
     role: ClassVar[Role] = Role.CORE
 
     num_doses: int

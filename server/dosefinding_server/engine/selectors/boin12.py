@@ -41,7 +41,7 @@ from ..numerics import beta_binomial as bb
 from ..numerics.boin_boundary import MAX_TARGET, MIN_TARGET, interval_boundaries
 from ..outcomes import Outcomes
 from ..registry import register
-from ..selector import Role, Selector, require, require_probability
+from ..selector import Feature, Role, Selector, require, require_probability
 from .tpi import Move
 
 
@@ -51,6 +51,7 @@ class Boin12Selector(Selector):
     """BOIN12: utility-based phase I/II dose finding (slotted so that ``num_doses`` shadows the base property)."""
 
     kind: ClassVar[str] = "boin12"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS, Feature.LAST_DOSE})
     role: ClassVar[Role] = Role.CORE
     models_efficacy: ClassVar[bool] = True
 

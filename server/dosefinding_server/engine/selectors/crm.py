@@ -33,20 +33,22 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from ..errors import InputError
 from ..fit import CoreFit, Fit, ProbVector, dose_text
 from ..numerics.dfcrm import (
     DEFAULT_SCALE,
     EMPIRIC,
     CrmResult,
+    Tallies,
     WorkingModel,
     check_scale,
     check_target,
-    crm,
+    fit_tallies,
     mtd_basis,
 )
 from ..outcomes import Outcomes
 from ..registry import register
-from ..selector import Role, Selector
+from ..selector import Feature, Role, Selector
 
 
 @register
@@ -55,6 +57,7 @@ class Crm(Selector):
     """``get_dfcrm(skeleton, target, model, intcpt, scale)``: the one-parameter Bayesian CRM."""
 
     kind: ClassVar[str] = "crm"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
     role: ClassVar[Role] = Role.CORE
     accepts_path: ClassVar[bool] = True
 
@@ -86,12 +89,20 @@ class Crm(Selector):
         return fit
 
     def posterior(self, outcomes: Outcomes) -> CrmResult | None:
-        """dfcrm's Bayesian fit to ``outcomes`` (``None`` without patients)."""
+        """dfcrm's Bayesian fit to ``outcomes`` (``None`` without patients).
+
+        The stage's parameters were checked once, on construction, so this is
+        ``dfcrm::crm``'s fit without its per-call input checks (a simulation
+        fits thousands of times).
+        """
         if not outcomes.num_patients:
             return None
+        if outcomes.max_dose > self.num_doses:
+            raise InputError("outcomes", f"dose {outcomes.max_dose} is outside 1..{self.num_doses}")
         patients = outcomes.patients
-        return crm(self.skeleton, self.target, [int(p.toxicity) for p in patients], [p.dose for p in patients],
-                   model=self.model, intcpt=self.intcpt, scale=self.scale, method="bayes")
+        tallies = Tallies.of([int(p.toxicity) for p in patients], [p.dose for p in patients], None, self.num_doses)
+        return fit_tallies(self.working_model, self.target, tallies, scale=self.scale,
+                           weights=(1.0,) * len(patients))
 
 
 class CrmFit(CoreFit):

@@ -12,12 +12,12 @@ and stops, and a following core selector decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Hashable
 
 from ..fit import Fit
 from ..outcomes import Outcomes, Patient, parse_outcome_string
 from ..registry import register
-from ..selector import Role, Selector
+from ..selector import Feature, Role, Selector
 
 
 @register
@@ -27,6 +27,7 @@ class FollowPath(Selector):
 
     kind: ClassVar[str] = "follow_path"
     role: ClassVar[Role] = Role.PATH
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.OWN_STATE})
 
     path: str
     steps: tuple[Patient, ...] = field(init=False, repr=False, compare=False)
@@ -39,6 +40,18 @@ class FollowPath(Selector):
         """Unknown: alone, a fit covers the doses named by the path and the outcomes."""
         return None
 
+    def own_state(self, outcomes: Outcomes) -> Hashable:
+        """Where the outcomes are: on the path after n patients, or off it (n capped at the path's
+        length, with the highest dose given, which sets the number of doses of a path-only design)."""
+        on_path = self.follows(outcomes)
+        return on_path, min(outcomes.num_patients, len(self.steps)), None if on_path else outcomes.max_dose
+
+    def follows(self, outcomes: Outcomes) -> bool:
+        """Whether the outcomes are a proper prefix of the path (matched on dose and toxicity)."""
+        given, steps = outcomes.patients, self.steps
+        return len(given) < len(steps) and all(
+            (p.dose, p.toxicity) == (s.dose, s.toxicity) for p, s in zip(given, steps))
+
     def fit(self, outcomes: Outcomes) -> Fit:
         doses = max(outcomes.max_dose, max((p.dose for p in self.steps), default=0))
         return self._stamp(PathFit(self, outcomes, doses))
@@ -50,8 +63,7 @@ class PathFit(Fit):
     def __init__(self, design: FollowPath, outcomes: Outcomes, num_doses: int) -> None:
         super().__init__(outcomes, num_doses)
         given, steps = outcomes.patients, design.steps
-        self.on_path = len(given) < len(steps) and all(
-            (p.dose, p.toxicity) == (s.dose, s.toxicity) for p, s in zip(given, steps))
+        self.on_path = design.follows(outcomes)
         self.next_dose = steps[len(given)].dose if self.on_path else None
         self.used_up = len(given) >= len(steps)
 

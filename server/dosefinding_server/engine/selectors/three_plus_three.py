@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..fit import AdmissibleVector, CoreFit, Fit
 from ..outcomes import Outcomes
 from ..registry import register
-from ..selector import Role, Selector, require
+from ..selector import Feature, Role, Selector, require
 from .tpi import Move
 
 
@@ -58,6 +58,7 @@ class ThreePlusThree(Selector):
     """The 3+3 rule-based design (slotted so that ``num_doses`` shadows the base property)."""
 
     kind: ClassVar[str] = "three_plus_three"
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS, Feature.LAST_DOSE})
     role: ClassVar[Role] = Role.CORE
 
     num_doses: int  # type: ignore[assignment]

@@ -30,7 +30,7 @@ from ..numerics import beta_binomial as bb
 from ..numerics.grid_quantile import GRID, grid_quantile
 from ..outcomes import Outcomes
 from ..registry import register
-from ..selector import Role, Selector, require, require_probability
+from ..selector import Feature, Role, Selector, require, require_probability
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,7 @@ class IntervalSelector(Selector):
     """
 
     role: ClassVar[Role] = Role.CORE
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS, Feature.LAST_DOSE})
     #: name of the design in reasons
     title: ClassVar[str]
     #: what the region scores are, in reasons

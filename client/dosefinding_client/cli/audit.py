@@ -1,0 +1,144 @@
+"""Audit commands for auditors: verify (offline on a copy of the store, or remotely), export, replay, checkpoint.
+
+``audit verify --data-dir DIR`` reads the store directly and needs no server:
+it exits 1 and names the first bad record on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+
+from dosefinding.v1 import audit_service_pb2 as pb
+
+from ..client import DoseFindingClient
+
+SIGNING_KEY_FILE = "audit-signing-key.pem"
+TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
+
+
+class Failed(Exception):
+    """The command ran and found a problem (exit status 1)."""
+
+
+def register(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="verify, export and replay the audit trail")
+    sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+
+    verify = sub.add_parser("verify", help="verify the whole log; offline with --data-dir")
+    verify.add_argument("--data-dir", help="verify this store directly (a copy is fine); no server needed")
+    verify.add_argument("--public-key", help="PEM public key to trust (default: the key in --data-dir)")
+    verify.add_argument("--trusted-checkpoint", help="a checkpoint kept outside the store (JSON)")
+    verify.set_defaults(handler=verify_log, render=str, offline=lambda a: a.data_dir is not None)
+
+    export = sub.add_parser("export", help="records of a trial or time window as JSON Lines or CSV")
+    export.add_argument("--trial", help="only this trial's records")
+    export.add_argument("--since", help="UTC time, ISO 8601 (inclusive)")
+    export.add_argument("--until", help="UTC time, ISO 8601 (exclusive)")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    export.set_defaults(handler=export_records, render=str)
+
+    replay = sub.add_parser("replay", help="re-derive every logged decision with the current engine")
+    replay.add_argument("--trial", help="only this trial's records")
+    replay.set_defaults(handler=replay_decisions, render=render_replay)
+
+    checkpoint = sub.add_parser("checkpoint", help="the latest signed checkpoint (keep a copy outside the service)")
+    checkpoint.set_defaults(handler=latest_checkpoint,
+                            render=lambda r: json_format.MessageToJson(r, preserving_proto_field_name=True, indent=2))
+
+
+def _utc(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not an ISO 8601 time") from None
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def verify_offline(args: argparse.Namespace) -> str:
+    """Verify a store on disk with the server's own verifier (the same code the server runs at start)."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from dosefinding_server.audit.signing import Checkpoint, load_private_key
+    from dosefinding_server.audit.verify import verify_log as verify_store
+
+    data_dir = Path(args.data_dir)
+    database = data_dir / "dosefinding.sqlite3"
+    if not database.exists():
+        raise ValueError(f"{database} does not exist")
+    if args.public_key:
+        key = load_pem_public_key(Path(args.public_key).read_bytes())
+    else:
+        key = load_private_key(data_dir / SIGNING_KEY_FILE).public_key()
+    trusted_path = Path(args.trusted_checkpoint) if args.trusted_checkpoint else data_dir / TRUSTED_CHECKPOINT_FILE
+    trusted = Checkpoint.from_json(json.loads(trusted_path.read_text())) if trusted_path.exists() else None
+    report = verify_store(str(database), trusted, public_keys=[key])
+    against = f" against the checkpoint in {trusted_path}" if trusted else " (no trusted checkpoint given)"
+    if not report.ok:
+        where = f"first bad record: {report.first_bad_seq}; " if report.first_bad_seq else ""
+        raise Failed(f"audit log FAILED verification{against}: {where}{report.problem}")
+    return (f"audit log verified{against}: {report.records} records, {report.checkpoints} signed checkpoints, "
+            f"{report.signed_records} records covered by a signature, root {report.root_hash.hex()}")
+
+
+def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> str:
+    if args.data_dir is not None:
+        return verify_offline(args)
+    assert client is not None
+    request = pb.VerifyLogRequest()
+    if args.trusted_checkpoint:
+        json_format.Parse(Path(args.trusted_checkpoint).read_text(), request.trusted_checkpoint)
+    report = client.call(client.audit.VerifyLog, request)
+    if not report.ok:
+        where = f"first bad record: {report.first_bad_sequence}; " if report.HasField("first_bad_sequence") else ""
+        raise Failed(f"audit log FAILED verification: {where}{report.problem}")
+    return (f"audit log verified by the server: {report.records} records, {report.checkpoints} signed checkpoints, "
+            f"root {report.root_hash.hex()}")
+
+
+def export_records(client: DoseFindingClient, args: argparse.Namespace) -> str:
+    request = pb.ExportRecordsRequest(trial_id=args.trial or "",
+                                      format=pb.EXPORT_FORMAT_CSV if args.format == "csv" else pb.EXPORT_FORMAT_JSONL)
+    for moment, field in ((_utc(args.since, "--since"), "start"), (_utc(args.until, "--until"), "end")):
+        if moment is not None:
+            getattr(request, field).FromDatetime(moment)
+    out = open(args.out, "wb") if args.out else sys.stdout.buffer
+    count = 0
+    try:
+        for chunk in client.audit.ExportRecords(request, timeout=client.timeout, metadata=client.metadata):
+            out.write(chunk.chunk)
+            count = chunk.records
+    finally:
+        if args.out:
+            out.close()
+        else:
+            out.flush()
+    return f"exported {count} records" + (f" to {args.out}" if args.out else "")
+
+
+def replay_decisions(client: DoseFindingClient, args: argparse.Namespace) -> pb.ReplayDecisionsResponse:
+    response = client.call(client.audit.ReplayDecisions, pb.ReplayDecisionsRequest(trial_id=args.trial or ""))
+    if response.differences:
+        raise Failed(render_replay(response))
+    return response
+
+
+def render_replay(response: pb.ReplayDecisionsResponse) -> str:
+    lines = [f"replayed {response.replayed} logged decisions with engine {response.engine_version} "
+             f"({response.skipped} records hold no decision): {len(response.differences)} differ"]
+    lines += [f"  record {d.sequence} {d.method} (engine {d.logged_engine_version}): {d.detail}"
+              for d in response.differences]
+    return "\n".join(lines)
+
+
+def latest_checkpoint(client: DoseFindingClient, args: argparse.Namespace) -> pb.GetLatestCheckpointResponse:
+    return client.call(client.audit.GetLatestCheckpoint, pb.GetLatestCheckpointRequest())

@@ -1,0 +1,197 @@
+"""Trial commands: create, record a cohort, correct, decision, show, list, close.
+
+Writes read the trial's current version first unless ``--version`` is given,
+and send a fresh idempotency key unless ``--idempotency-key`` is given.  To
+retry a command safely, repeat it exactly: the same key, ``--version`` and
+(for ``record``) ``--patients``; the service then answers with the original
+result and applies nothing twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+from typing import Any
+
+from dosefinding.v1 import outcomes_pb2
+from dosefinding.v1 import trial_service_pb2 as pb
+
+from ..client import DoseFindingClient
+from ..designs import load_design
+from . import render
+
+_LETTERS = {"N": (False, None), "T": (True, None), "E": (False, True), "B": (True, True)}
+
+
+def register(commands: Any) -> None:
+    trial = commands.add_parser("trial", help="register trials, record cohorts, get decisions")
+    sub = trial.add_subparsers(dest="trial_command", required=True, metavar="ACTION")
+
+    create = sub.add_parser("create", help="register a trial with its design locked")
+    create.add_argument("--protocol", required=True, help="protocol identifier")
+    create.add_argument("--design", required=True, help="design file")
+    create.add_argument("--dose-labels", help="comma-separated labels, one per dose")
+    create.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    _write_options(create)
+    create.set_defaults(handler=create_trial, render=lambda r: render_trial(r.trial))
+
+    record = sub.add_parser("record", help="record a cohort's outcomes")
+    record.add_argument("trial_id")
+    record.add_argument("--dose", type=int, required=True)
+    record.add_argument("--outcomes", required=True, help='one letter per patient: N, T (phase I/II also E, B)')
+    record.add_argument("--patients", help="comma-separated patient ids (default P001, P002, ... in order)")
+    record.add_argument("--deviation-reason", help="record a dose the design did not recommend, with this reason")
+    _write_options(record)
+    record.set_defaults(handler=record_cohort, render=render_change)
+
+    correct = sub.add_parser("correct", help="correct a patient's outcome (a new event; nothing is overwritten)")
+    correct.add_argument("trial_id")
+    correct.add_argument("--patient", required=True)
+    correct.add_argument("--outcome", required=True, choices=sorted(_LETTERS), help="the corrected outcome letter")
+    correct.add_argument("--reason", required=True)
+    _write_options(correct)
+    correct.set_defaults(handler=correct_outcome, render=render_change)
+
+    decision = sub.add_parser("decision", help="the current decision with its trace")
+    decision.add_argument("trial_id")
+    decision.add_argument("--quantile", type=float, action="append", dest="quantiles")
+    decision.add_argument("--exceeds", type=float, action="append", dest="thresholds")
+    decision.set_defaults(handler=get_decision, render=lambda r: render.decision(r.decision))
+
+    show = sub.add_parser("show", help="the trial and its full event history")
+    show.add_argument("trial_id")
+    show.set_defaults(handler=show_trial, render=render_history)
+
+    listing = sub.add_parser("list", help="trials, newest first")
+    listing.add_argument("--page-size", type=int, default=50)
+    listing.set_defaults(handler=list_trials, render=render_list)
+
+    close = sub.add_parser("close", help="close a trial with a reason")
+    close.add_argument("trial_id")
+    close.add_argument("--reason", required=True)
+    _write_options(close)
+    close.set_defaults(handler=close_trial, render=lambda r: render_trial(r.trial))
+
+
+def _write_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--idempotency-key", help="reuse to retry safely (default: a new key)")
+    parser.add_argument("--version", type=int, help="the trial version last seen (default: read it now)")
+
+
+def _key(args: argparse.Namespace) -> str:
+    return args.idempotency_key or uuid.uuid4().hex
+
+
+def _current(client: DoseFindingClient, trial_id: str) -> pb.Trial:
+    return client.call(client.trials.GetTrial, pb.GetTrialRequest(trial_id=trial_id)).trial
+
+
+def _version(client: DoseFindingClient, args: argparse.Namespace) -> int:
+    return args.version if args.version is not None else _current(client, args.trial_id).version
+
+
+def create_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.CreateTrialResponse:
+    metadata = []
+    for item in args.meta:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--meta {item!r}: expected KEY=VALUE")
+        metadata.append(pb.MetadataEntry(key=key, value=value))
+    request = pb.CreateTrialRequest(
+        protocol_id=args.protocol, design=load_design(args.design), metadata=metadata,
+        dose_labels=[s.strip() for s in args.dose_labels.split(",")] if args.dose_labels else [],
+        idempotency_key=_key(args))
+    return client.call(client.trials.CreateTrial, request)
+
+
+def _patient(letter: str, patient_id: str) -> outcomes_pb2.PatientOutcome:
+    if letter not in _LETTERS:
+        raise ValueError(f"outcome {letter!r} is not one of {', '.join(sorted(_LETTERS))}")
+    toxicity, efficacy = _LETTERS[letter]
+    patient = outcomes_pb2.PatientOutcome(patient_id=patient_id, toxicity=toxicity)
+    if efficacy is not None:
+        patient.efficacy = efficacy
+    return patient
+
+
+def record_cohort(client: DoseFindingClient, args: argparse.Namespace) -> pb.RecordOutcomesResponse:
+    trial = _current(client, args.trial_id)
+    letters = args.outcomes.strip().upper()
+    ids = [p.strip() for p in args.patients.split(",")] if args.patients else [
+        f"P{trial.num_patients + i + 1:03d}" for i in range(len(letters))]
+    if len(ids) != len(letters):
+        raise ValueError(f"{len(ids)} patient ids for {len(letters)} outcomes")
+    request = pb.RecordOutcomesRequest(
+        trial_id=args.trial_id, expected_version=args.version if args.version is not None else trial.version,
+        idempotency_key=_key(args), dose=args.dose,
+        patients=[_patient(letter, pid) for letter, pid in zip(letters, ids)],
+        deviation=bool(args.deviation_reason), deviation_reason=args.deviation_reason or "")
+    return client.call(client.trials.RecordOutcomes, request)
+
+
+def correct_outcome(client: DoseFindingClient, args: argparse.Namespace) -> pb.CorrectOutcomeResponse:
+    request = pb.CorrectOutcomeRequest(
+        trial_id=args.trial_id, expected_version=_version(client, args), idempotency_key=_key(args),
+        patient_id=args.patient, corrected=_patient(args.outcome, args.patient), reason=args.reason)
+    return client.call(client.trials.CorrectOutcome, request)
+
+
+def get_decision(client: DoseFindingClient, args: argparse.Namespace) -> pb.GetDecisionResponse:
+    request = pb.GetDecisionRequest(trial_id=args.trial_id, quantiles=args.quantiles or [0.05, 0.95],
+                                    tox_thresholds=args.thresholds or [])
+    return client.call(client.trials.GetDecision, request)
+
+
+def show_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.GetTrialResponse:
+    return client.call(client.trials.GetTrial, pb.GetTrialRequest(trial_id=args.trial_id))
+
+
+def list_trials(client: DoseFindingClient, args: argparse.Namespace) -> pb.ListTrialsResponse:
+    return client.call(client.trials.ListTrials, pb.ListTrialsRequest(page_size=args.page_size))
+
+
+def close_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.CloseTrialResponse:
+    request = pb.CloseTrialRequest(trial_id=args.trial_id, expected_version=_version(client, args),
+                                   idempotency_key=_key(args), reason=args.reason)
+    return client.call(client.trials.CloseTrial, request)
+
+
+def render_trial(trial: pb.Trial) -> str:
+    status = pb.TrialStatus.Name(trial.status).removeprefix("TRIAL_STATUS_").lower()
+    return (f"trial {trial.trial_id}  protocol {trial.protocol_id}  {status}  version {trial.version}  "
+            f"patients {trial.num_patients}\ndesign sha256 {trial.design_sha256}")
+
+
+def render_change(response: Any) -> str:
+    replay = "  (a retry: the original answer)" if response.replayed else ""
+    return (f"{render_trial(response.trial)}\naudit record {response.audit.sequence}{replay}\n\n"
+            + render.decision(response.decision))
+
+
+def _event_summary(event: pb.TrialEvent) -> str:
+    kind = event.WhichOneof("kind")
+    if kind == "cohort":
+        letters = "".join(("B" if p.efficacy else "T") if p.toxicity else ("E" if p.efficacy else "N")
+                          for p in event.cohort.patients)
+        note = f"  DEVIATION: {event.cohort.deviation_reason}" if event.cohort.deviation else ""
+        return f"cohort at dose {event.cohort.dose}: {letters} ({', '.join(p.patient_id for p in event.cohort.patients)}){note}"
+    if kind == "correction":
+        c = event.correction
+        return (f"correction of {c.patient_id} (recorded in version {c.supersedes_version}): "
+                f"toxicity {'yes' if c.corrected.toxicity else 'no'}; reason: {c.reason}")
+    if kind == "closed":
+        return f"closed: {event.closed.reason}"
+    return f"created: protocol {event.created.protocol_id}, design {event.created.design_sha256[:16]}..."
+
+
+def render_history(response: pb.GetTrialResponse) -> str:
+    rows = [[e.version, e.recorded_at.ToJsonString(), e.author, e.audit_sequence, _event_summary(e)]
+            for e in response.events]
+    return (f"{render_trial(response.trial)}\noutcomes: {response.outcome_string or '(none)'}\n\n"
+            + render.table(["version", "recorded at (UTC)", "author", "audit", "event"], rows))
+
+
+def render_list(response: pb.ListTrialsResponse) -> str:
+    rows = [[t.trial_id, t.protocol_id, pb.TrialStatus.Name(t.status).removeprefix("TRIAL_STATUS_").lower(),
+             t.version, t.num_patients] for t in response.trials]
+    return render.table(["trial", "protocol", "status", "version", "patients"], rows)

@@ -1,0 +1,106 @@
+"""Trial and audit commands against a real server; ``audit verify`` offline on a backup of the live store."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from dosefinding_client.cli import main
+from dosefinding_server.audit.signing import load_private_key
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture
+def run(server, capsys):
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        code = main(["--server", f"127.0.0.1:{server.port}", *argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return invoke
+
+
+@pytest.fixture
+def trial(run) -> str:
+    code, out, _ = run("trial", "create", "--protocol", "CLI-1", "--design", str(EXAMPLES / "crm.json"))
+    assert code == 0
+    return out.split()[1]
+
+
+def test_a_trial_from_the_command_line(run, trial):
+    assert run("trial", "record", trial, "--dose", "1", "--outcomes", "NNN")[0] == 0
+    code, out, _ = run("trial", "record", trial, "--dose", "2", "--outcomes", "NTN")
+    assert code == 0 and "version 3" in out and "Recommended dose:" in out
+    code, _, err = run("trial", "record", trial, "--dose", "5", "--outcomes", "NNN")
+    assert code == 2 and "set deviation and deviation_reason" in err
+    code, out, _ = run("trial", "correct", trial, "--patient", "P005", "--outcome", "N", "--reason", "re-graded")
+    assert code == 0 and "version 4" in out
+    code, out, _ = run("trial", "show", trial)
+    assert code == 0
+    assert "outcomes: 1NNN 2NNN" in out
+    assert "correction of P005 (recorded in version 3)" in out
+    code, out, _ = run("trial", "decision", trial)
+    assert code == 0 and out.startswith("Recommended dose: ")
+    code, out, _ = run("trial", "close", trial, "--reason", "enrolment complete")
+    assert code == 0 and "closed" in out
+
+
+def test_a_retried_command_with_the_same_key_is_applied_once(run, trial):
+    exact = ("trial", "record", trial, "--dose", "1", "--outcomes", "NNN", "--patients", "A1,A2,A3",
+             "--idempotency-key", "k-1", "--version", "1")
+    first, again = run(*exact), run(*exact)
+    assert first[0] == again[0] == 0
+    assert "a retry: the original answer" in again[1]
+    assert "patients 3" in run("trial", "show", trial)[1]
+
+
+def _backup(server, target: Path) -> Path:
+    """An online backup of the running server's store, and its public key exported beside it."""
+    target.mkdir()
+    server.database.backup(target / "dosefinding.sqlite3")
+    key = load_private_key(server.data_dir / "audit-signing-key.pem").public_key()
+    public = target / "audit.pub"
+    public.write_bytes(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return public
+
+
+def test_audit_verify_offline_on_a_backup_taken_while_serving(run, trial, server, tmp_path):
+    run("trial", "record", trial, "--dose", "1", "--outcomes", "NNT")
+    public = _backup(server, tmp_path / "copy")
+    assert main(["audit", "verify", "--data-dir", str(tmp_path / "copy"), "--public-key", str(public)]) == 0
+
+
+def test_audit_verify_names_the_first_tampered_record(run, trial, server, tmp_path, capsys):
+    run("trial", "record", trial, "--dose", "1", "--outcomes", "NNN")
+    public = _backup(server, tmp_path / "copy")
+    capsys.readouterr()
+    with sqlite3.connect(tmp_path / "copy" / "dosefinding.sqlite3") as database:
+        database.execute("DROP TRIGGER audit_records_no_update")
+        (response,) = database.execute("SELECT response FROM audit_records WHERE seq = 3").fetchone()
+        flipped = bytes(response).replace(b'"version":"2"', b'"version":"9"', 1)
+        assert flipped != bytes(response)
+        database.execute("UPDATE audit_records SET response = ? WHERE seq = 3", (flipped,))
+    code = main(["audit", "verify", "--data-dir", str(tmp_path / "copy"), "--public-key", str(public)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "FAILED verification" in err and "first bad record: 3" in err
+
+
+def test_audit_replay_reproduces_every_logged_decision(run, trial):
+    run("trial", "record", trial, "--dose", "1", "--outcomes", "NNN")
+    run("trial", "decision", trial)
+    code, out, _ = run("audit", "replay")
+    assert code == 0 and ": 0 differ" in out
+
+
+def test_audit_export_of_a_trial_is_json_lines(run, trial):
+    run("trial", "record", trial, "--dose", "1", "--outcomes", "NTN")
+    code, out, _ = run("audit", "export", "--trial", trial)
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [r["method"].rsplit("/", 1)[1] for r in lines] == ["CreateTrial", "RecordOutcomes"]
+    assert all(r["trial_id"] == trial for r in lines)
