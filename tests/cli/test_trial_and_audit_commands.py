@@ -80,14 +80,14 @@ def test_audit_verify_names_the_first_tampered_record(run, trial, server, tmp_pa
     capsys.readouterr()
     with sqlite3.connect(tmp_path / "copy" / "dosefinding.sqlite3") as database:
         database.execute("DROP TRIGGER audit_records_no_update")
-        (response,) = database.execute("SELECT response FROM audit_records WHERE seq = 3").fetchone()
-        flipped = bytes(response).replace(b'"version":"2"', b'"version":"9"', 1)
-        assert flipped != bytes(response)
-        database.execute("UPDATE audit_records SET response = ? WHERE seq = 3", (flipped,))
+        seq, response = database.execute(
+            "SELECT seq, response FROM audit_records WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", (trial,)).fetchone()
+        flipped = bytes(response)[:-2] + bytes([response[-2] ^ 1]) + bytes(response)[-1:]
+        database.execute("UPDATE audit_records SET response = ? WHERE seq = ?", (flipped, seq))
     code = main(["audit", "verify", "--data-dir", str(tmp_path / "copy"), "--public-key", str(public)])
     err = capsys.readouterr().err
     assert code == 1
-    assert "FAILED verification" in err and "first bad record: 3" in err
+    assert "FAILED verification" in err and f"first bad record: {seq};" in err
 
 
 def test_audit_replay_reproduces_every_logged_decision(run, trial):
