@@ -10,14 +10,19 @@ result and applies nothing twice.
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
+from pathlib import Path
 from typing import Any
+
+from google.protobuf import json_format
 
 from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import trial_service_pb2 as pb
 
 from ..client import DoseFindingClient
 from ..designs import load_design
+from ..words import word_enum
 from . import render
 
 _LETTERS = {"N": (False, None), "T": (True, None), "E": (False, True), "B": (True, True)}
@@ -32,6 +37,7 @@ def register(commands: Any) -> None:
     create.add_argument("--design", required=True, help="design file")
     create.add_argument("--dose-labels", help="comma-separated labels, one per dose")
     create.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    create.add_argument("--plan", help='JSON file with "backfill" and/or "expansion" plans (proto JSON mapping)')
     _write_options(create)
     create.set_defaults(handler=create_trial, render=lambda r: render_trial(r.trial))
 
@@ -41,6 +47,8 @@ def register(commands: Any) -> None:
     record.add_argument("--outcomes", required=True, help='one letter per patient: N, T (phase I/II also E, B)')
     record.add_argument("--patients", help="comma-separated patient ids (default P001, P002, ... in order)")
     record.add_argument("--deviation-reason", help="record a dose the design did not recommend, with this reason")
+    record.add_argument("--phase", choices=["escalation", "backfill", "expansion"], default="escalation",
+                        help="backfill and expansion patients must have been assigned first (trial assign)")
     _write_options(record)
     record.set_defaults(handler=record_cohort, render=render_change)
 
@@ -52,11 +60,19 @@ def register(commands: Any) -> None:
     _write_options(correct)
     correct.set_defaults(handler=correct_outcome, render=render_change)
 
+    assign = sub.add_parser("assign", help="assign a patient to backfill or randomised expansion (concealed until now)")
+    assign.add_argument("trial_id")
+    assign.add_argument("--patient", required=True)
+    assign.add_argument("--phase", required=True, choices=["backfill", "expansion"])
+    assign.add_argument("--stratum", help="expansion stratum (default: the plan's first)")
+    _write_options(assign)
+    assign.set_defaults(handler=assign_patient, render=render_assignment)
+
     decision = sub.add_parser("decision", help="the current decision with its trace")
     decision.add_argument("trial_id")
     decision.add_argument("--quantile", type=float, action="append", dest="quantiles")
     decision.add_argument("--exceeds", type=float, action="append", dest="thresholds")
-    decision.set_defaults(handler=get_decision, render=lambda r: render.decision(r.decision))
+    decision.set_defaults(handler=get_decision, render=render_decision)
 
     show = sub.add_parser("show", help="the trial and its full event history")
     show.add_argument("trial_id")
@@ -101,7 +117,41 @@ def create_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.Crea
         protocol_id=args.protocol, design=load_design(args.design), metadata=metadata,
         dose_labels=[s.strip() for s in args.dose_labels.split(",")] if args.dose_labels else [],
         idempotency_key=_key(args))
+    if args.plan:
+        plan = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+        unknown = sorted(set(plan) - {"backfill", "expansion"})
+        if unknown:
+            raise ValueError(f"{args.plan}: unknown plan {unknown[0]!r}; expected backfill and/or expansion")
+        json_format.ParseDict(plan, request)
     return client.call(client.trials.CreateTrial, request)
+
+
+def _phase(word: str) -> int:
+    return word_enum(outcomes_pb2.TreatmentPhase.DESCRIPTOR, word)
+
+
+def assign_patient(client: DoseFindingClient, args: argparse.Namespace) -> pb.AssignPatientResponse:
+    request = pb.AssignPatientRequest(trial_id=args.trial_id, expected_version=_version(client, args),
+                                      idempotency_key=_key(args), patient_id=args.patient,
+                                      phase=_phase(args.phase), stratum=args.stratum or "")
+    return client.call(client.trials.AssignPatient, request)
+
+
+def render_assignment(response: pb.AssignPatientResponse) -> str:
+    a = response.assignment
+    where = f" (stratum {a.stratum}, #{a.index + 1})" if a.stratum else f" (backfill allocation #{a.index + 1})"
+    return (f"patient {a.patient_id} -> dose {a.dose}{where}\n{render_trial(response.trial)}\n"
+            f"audit record {response.audit.sequence}")
+
+
+def render_decision(response: pb.GetDecisionResponse) -> str:
+    lines = [render.decision(response.decision)]
+    if response.backfill:
+        lines += ["", "Backfill:"] + [f"  dose {b.dose}: {b.reason}" for b in response.backfill]
+    if response.expansion:
+        lines += ["", "Expansion (patients per arm):"] + [
+            f"  {s.stratum}: " + ", ".join(f"dose {a.dose}: {a.assigned}" for a in s.arms) for s in response.expansion]
+    return "\n".join(lines)
 
 
 def _patient(letter: str, patient_id: str) -> outcomes_pb2.PatientOutcome:
@@ -125,7 +175,8 @@ def record_cohort(client: DoseFindingClient, args: argparse.Namespace) -> pb.Rec
         trial_id=args.trial_id, expected_version=args.version if args.version is not None else trial.version,
         idempotency_key=_key(args), dose=args.dose,
         patients=[_patient(letter, pid) for letter, pid in zip(letters, ids)],
-        deviation=bool(args.deviation_reason), deviation_reason=args.deviation_reason or "")
+        deviation=bool(args.deviation_reason), deviation_reason=args.deviation_reason or "",
+        phase=_phase(args.phase))
     return client.call(client.trials.RecordOutcomes, request)
 
 
@@ -181,6 +232,10 @@ def _event_summary(event: pb.TrialEvent) -> str:
                 f"toxicity {'yes' if c.corrected.toxicity else 'no'}; reason: {c.reason}")
     if kind == "closed":
         return f"closed: {event.closed.reason}"
+    if kind == "assigned":
+        a = event.assigned
+        phase = outcomes_pb2.TreatmentPhase.Name(a.phase).removeprefix("TREATMENT_PHASE_").lower()
+        return f"{a.patient_id} assigned to {phase} at dose {a.dose}" + (f" (stratum {a.stratum})" if a.stratum else "")
     return f"created: protocol {event.created.protocol_id}, design {event.created.design_sha256[:16]}..."
 
 

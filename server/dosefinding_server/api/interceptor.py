@@ -147,7 +147,9 @@ class CallInterceptor(grpc.ServerInterceptor):
         except Exception:
             code = context.code()
             if not isinstance(code, grpc.StatusCode):
-                raise
+                log.exception("internal_error", request_id=call.request_id, method=call.method)
+                code = grpc.StatusCode.INTERNAL
+                context.set_details(f"internal error (request id {call.request_id})")
             message = str(context.details() or code.name)
             if audited:
                 self._audit_refusal(call, call.method, call.principal.name, code.name, message, request)

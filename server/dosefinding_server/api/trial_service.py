@@ -8,6 +8,7 @@ and the version the caller last saw (a stale version is ``ABORTED``).
 from __future__ import annotations
 
 import hashlib
+import secrets
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -19,10 +20,13 @@ from google.protobuf.message import Message
 from dosefinding.v1 import design_pb2, outcomes_pb2
 from dosefinding.v1 import trial_service_pb2 as pb
 from dosefinding.v1 import trial_service_pb2_grpc as pb_grpc
+from dosefinding_server.engine import backfill as backfilling
+from dosefinding_server.engine import expansion as expanding
 from dosefinding_server.engine.decision import Decision, decide
 from dosefinding_server.engine.errors import InputError
-from dosefinding_server.engine.outcomes import Patient, check_patients
+from dosefinding_server.engine.outcomes import BACKFILL, ESCALATION, EXPANSION, Patient, check_patients
 from dosefinding_server.engine.selector import Selector
+from dosefinding_server.engine.stopping.posterior import PosteriorRule, Rule
 from dosefinding_server.trials import model
 from dosefinding_server.trials.locks import KeyedLocks
 from dosefinding_server.trials.store import TrialStore
@@ -31,6 +35,35 @@ from .calls import current_call
 from .translate import decision_to_proto, design_from_proto, design_sha256, design_stages
 
 MAX_PAGE = 500
+
+
+def backfill_plan(message: pb.BackfillPlan | None) -> backfilling.BackfillPlan | None:
+    """The engine's backfill plan; problems are reported under ``backfill.``."""
+    if message is None:
+        return None
+    try:
+        prior = (message.prior_alpha if message.HasField("prior_alpha") else 1.0,
+                 message.prior_beta if message.HasField("prior_beta") else 1.0)
+        futility = (PosteriorRule(Rule.FUTILITY, message.futility_theta, message.futility_confidence, *prior)
+                    if message.HasField("futility_theta") else None)
+        return backfilling.BackfillPlan(
+            cap_per_dose=message.cap_per_dose,
+            safety=PosteriorRule(Rule.TOXICITY, message.safety_theta, message.safety_confidence, *prior),
+            clear_after=message.clear_after if message.HasField("clear_after") else 3,
+            futility=futility)
+    except InputError as error:
+        raise error.prefixed("backfill") from None
+
+
+def expansion_plan(message: pb.ExpansionPlan | None) -> expanding.ExpansionPlan | None:
+    """The engine's expansion plan; problems are reported under ``expansion.``."""
+    if message is None:
+        return None
+    try:
+        return expanding.ExpansionPlan(arms=tuple(message.arms), strata=tuple(message.strata) or ("all",),
+                                       block_multiples=tuple(message.block_multiples) or (1, 2))
+    except InputError as error:
+        raise error.prefixed("expansion") from None
 
 
 def utc_now() -> str:
@@ -110,6 +143,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         size = request.page_size or 50
         if not 1 <= size <= MAX_PAGE:
             raise InputError("page_size", f"{size} is outside 1..{MAX_PAGE}")
+        if request.page_token and not self.store.has_trial(request.page_token):
+            raise InputError("page_token", "is not a token this service handed out; start again without one")
         ids = self.store.trial_ids(size + 1, request.page_token or None)
         response = pb.ListTrialsResponse()
         for trial_id in ids[:size]:
@@ -122,8 +157,81 @@ class TrialService(pb_grpc.TrialServiceServicer):
         state = self.state(request.trial_id, context)
         call = current_call()
         call.trial_id, call.design_sha256 = state.trial_id, state.created["design_sha256"]
-        return pb.GetDecisionResponse(trial=self.trial_message(state),
-                                      decision=decision_to_proto(self.decision(state, request)))
+        decision = self.decision(state, request)
+        response = pb.GetDecisionResponse(trial=self.trial_message(state), decision=decision_to_proto(decision))
+        plan = self.backfill_plan(state)
+        if plan is not None:
+            doses = backfilling.backfill_doses(plan, state.outcomes(), decision.recommended_dose,
+                                               len(decision.doses))
+            for dose in doses:
+                response.backfill.add(dose=dose.dose, open=dose.open, backfilled=dose.backfilled, reason=dose.reason)
+            opened = [str(d.dose) for d in doses if d.open] if decision.continues else []
+            self.trace_step(response.decision, "backfill", "backfill: " + (
+                f"open at doses {', '.join(opened)}" if opened else "no dose is open for backfill"))
+        expansion = self.expansion_plan(state)
+        if expansion is not None:
+            for stratum in expansion.strata:
+                assigned = [a.dose for a in state.assigned(EXPANSION, stratum)]
+                balance = response.expansion.add(stratum=stratum)
+                for arm in expansion.arms:
+                    balance.arms.add(dose=arm, assigned=assigned.count(arm))
+            total = len(state.assigned(EXPANSION))
+            self.trace_step(response.decision, "expansion",
+                            f"expansion: {total} patients randomised between doses "
+                            f"{', '.join(map(str, expansion.arms))} in {len(expansion.strata)} strata")
+        return response
+
+    @staticmethod
+    def trace_step(decision: Any, stage: str, reason: str) -> None:
+        """A trial-conduct step after the design's own steps (it does not change the decision)."""
+        decision.trace.add(index=len(decision.trace), stage=stage, continue_trial=decision.continue_trial,
+                           reason=reason, **({"dose": decision.recommended_dose}
+                                             if decision.HasField("recommended_dose") else {}))
+
+    def backfill_plan(self, state: model.TrialState) -> backfilling.BackfillPlan | None:
+        created = json_format.ParseDict(state.created, pb.TrialCreated())
+        return backfill_plan(created.backfill if created.HasField("backfill") else None)
+
+    def expansion_plan(self, state: model.TrialState) -> expanding.ExpansionPlan | None:
+        created = json_format.ParseDict(state.created, pb.TrialCreated())
+        return expansion_plan(created.expansion if created.HasField("expansion") else None)
+
+    def AssignPatient(self, request: pb.AssignPatientRequest, context: grpc.ServicerContext
+                      ) -> pb.AssignPatientResponse:
+        return self.write_event(request, context, pb.AssignPatientResponse, self.assignment_event)
+
+    def assignment_event(self, request: pb.AssignPatientRequest, state: model.TrialState) -> tuple[str, Message]:
+        phase = model.phase_word(outcomes_pb2.TreatmentPhase.Name(request.phase))
+        if not request.patient_id:
+            raise InputError("patient_id", "is required")
+        if request.patient_id in state.patients or request.patient_id in state.assignments:
+            raise InputError("patient_id", f"patient {request.patient_id!r} is already in the trial")
+        seed = self.store.allocation_seed(state.trial_id)
+        if phase == BACKFILL:
+            plan = self.backfill_plan(state)
+            if plan is None:
+                raise InputError("phase", "this trial has no backfill plan")
+            decision = self.decision(state)
+            if not decision.continues:
+                raise InputError("phase", "escalation has stopped: backfill is closed")
+            index = len(state.assigned(BACKFILL))
+            doses = backfilling.backfill_doses(plan, state.outcomes(), decision.recommended_dose,
+                                               len(decision.doses))
+            dose = backfilling.allocate([d.dose for d in doses if d.open], seed, index)
+            stratum = ""
+        elif phase == EXPANSION:
+            plan_e = self.expansion_plan(state)
+            if plan_e is None:
+                raise InputError("phase", "this trial has no expansion plan")
+            stratum = request.stratum or plan_e.strata[0]
+            index = len(state.assigned(EXPANSION, stratum))
+            dose = expanding.assignment(plan_e, seed, stratum, index)
+        else:
+            raise InputError("phase", "assign to TREATMENT_PHASE_BACKFILL or TREATMENT_PHASE_EXPANSION")
+        current_call().seed = seed
+        assigned = pb.PatientAssigned(patient_id=request.patient_id, phase=request.phase, dose=dose,
+                                      stratum=stratum, index=index)
+        return model.ASSIGNED, assigned
 
     # Writes.
     def CreateTrial(self, request: pb.CreateTrialRequest, context: grpc.ServicerContext) -> pb.CreateTrialResponse:
@@ -136,8 +244,18 @@ class TrialService(pb_grpc.TrialServiceServicer):
         if len(request.dose_labels) not in (0, design.num_doses or len(request.dose_labels)):
             raise InputError("dose_labels", f"{len(request.dose_labels)} labels for {design.num_doses} doses")
         digest = design_sha256(request.design)
+        backfill_plan(request.backfill if request.HasField("backfill") else None)
+        plan = expansion_plan(request.expansion if request.HasField("expansion") else None)
+        if plan is not None and design.num_doses is not None and max(plan.arms) > design.num_doses:
+            raise InputError("expansion.arms", f"dose {max(plan.arms)} is outside 1..{design.num_doses}")
+        seed = secrets.randbits(63)
         created = pb.TrialCreated(protocol_id=request.protocol_id, dose_labels=request.dose_labels,
-                                  design=request.design, design_sha256=digest, metadata=request.metadata)
+                                  design=request.design, design_sha256=digest, metadata=request.metadata,
+                                  allocation_seed_sha256=hashlib.sha256(str(seed).encode()).hexdigest())
+        if request.HasField("backfill"):
+            created.backfill.CopyFrom(request.backfill)
+        if request.HasField("expansion"):
+            created.expansion.CopyFrom(request.expansion)
         trial_id = f"trial-{uuid.uuid4().hex}"
         call = current_call()
         call.trial_id, call.design_sha256 = trial_id, digest
@@ -145,6 +263,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
         state = model.TrialState(trial_id, as_dict(created), now, call.principal.name, version=1)
         response = pb.CreateTrialResponse(trial=self.trial_message(state))
         call.write(lambda tx: self.store.insert_trial(tx, trial_id, request.protocol_id, now))
+        call.write(lambda tx: self.store.insert_secret(tx, trial_id, seed))
         self.append(state, model.CREATED, created, now)
         self.remember(request, response)
         return response
@@ -186,6 +305,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         response = response_type(trial=self.trial_message(after))
         if "decision" in response_type.DESCRIPTOR.fields_by_name:
             response.decision.CopyFrom(decision_to_proto(self.decision(after)))
+        if "assignment" in response_type.DESCRIPTOR.fields_by_name:
+            response.assignment.CopyFrom(event)
         self.append(after, kind, event, now)
         self.remember(request, response)
         return response
@@ -210,6 +331,9 @@ class TrialService(pb_grpc.TrialServiceServicer):
                 raise InputError(f"{where}.dose", f"dose {patient.dose} differs from the cohort's dose {request.dose}")
         check_patients([Patient(request.dose, p.toxicity, p.efficacy if p.HasField("efficacy") else None)
                         for p in request.patients], num_doses, efficacy=design.efficacy)
+        phase = model.phase_word(outcomes_pb2.TreatmentPhase.Name(request.phase))
+        if phase != ESCALATION:
+            return model.COHORT, self.assigned_cohort(request, state, phase)
         now = self.decision(state)
         recommended = now.recommended_dose
         allowed = recommended == request.dose and now.continues
@@ -229,6 +353,24 @@ class TrialService(pb_grpc.TrialServiceServicer):
             event.recommended_dose = recommended
         current_call().reason = event.deviation_reason or None
         return model.COHORT, event
+
+    @staticmethod
+    def assigned_cohort(request: pb.RecordOutcomesRequest, state: model.TrialState, phase: str) -> Message:
+        """A backfill or expansion cohort: every patient must have been assigned to this phase and dose."""
+        for index, patient in enumerate(request.patients):
+            assigned = state.assignments.get(patient.patient_id)
+            if assigned is None or assigned.phase != phase:
+                raise InputError(f"patients[{index}].patient_id",
+                                 f"patient {patient.patient_id!r} was not assigned to {phase} (use AssignPatient)")
+            if assigned.dose != request.dose:
+                raise InputError("dose", f"patient {patient.patient_id!r} was assigned dose {assigned.dose}, "
+                                 f"not dose {request.dose}")
+        event = pb.CohortRecorded(dose=request.dose)
+        for patient in request.patients:
+            recorded = event.patients.add()
+            recorded.CopyFrom(patient)
+            recorded.dose, recorded.phase = request.dose, request.phase
+        return event
 
     def correction_event(self, request: pb.CorrectOutcomeRequest, state: model.TrialState) -> tuple[str, Message]:
         current = state.patients.get(request.patient_id)
@@ -268,6 +410,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
             raise InputError("idempotency_key", "this key was already used for a different request")
         response = response_type.FromString(found.response)
         response.audit.sequence = found.audit_sequence
+        response.audit.leaf_hash = found.audit_leaf_hash
         response.replayed = True
         call.writes.clear()
         return response

@@ -23,6 +23,8 @@ _LETTERS = {
     "B": (True, True),
 }
 _COHORT = re.compile(r"(\d+)([A-Za-z]*)")
+ESCALATION, BACKFILL, EXPANSION = "escalation", "backfill", "expansion"
+PHASES = (ESCALATION, BACKFILL, EXPANSION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,10 @@ class Patient:
     """One treated patient.
 
     ``efficacy`` is ``None`` when efficacy was not assessed (phase I data);
-    ``weight`` is the TITE-CRM follow-up weight in [0, 1] (``None`` = complete).
+    ``weight`` is the TITE-CRM follow-up weight in [0, 1] (``None`` = complete);
+    ``phase`` is the part of the trial the patient was treated in: escalation,
+    or backfill / expansion (their outcomes feed the model, but only
+    escalation patients steer escalation, e.g. "the last dose given").
     """
 
     dose: int
@@ -38,6 +43,7 @@ class Patient:
     efficacy: bool | None = None
     cohort: int = 1
     weight: float | None = None
+    phase: str = "escalation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +62,8 @@ class Outcomes:
 
     @property
     def last_dose(self) -> int | None:
-        return self.patients[-1].dose if self.patients else None
+        """The dose of the last escalation patient (backfill and expansion patients do not steer)."""
+        return next((p.dose for p in reversed(self.patients) if p.phase == ESCALATION), None)
 
     def n_at_dose(self, num_doses: int) -> list[int]:
         counts = [0] * num_doses
@@ -80,7 +87,7 @@ class Outcomes:
         """These outcomes followed by ``more`` (cohort numbers continue from ours)."""
         last_cohort = self.patients[-1].cohort if self.patients else 0
         shifted = tuple(
-            Patient(p.dose, p.toxicity, p.efficacy, last_cohort + p.cohort, p.weight) for p in more
+            Patient(p.dose, p.toxicity, p.efficacy, last_cohort + p.cohort, p.weight, p.phase) for p in more
         )
         return Outcomes(self.patients + shifted)
 

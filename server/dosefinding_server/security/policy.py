@@ -17,6 +17,7 @@ _BY_METHOD: dict[str, frozenset[Role]] = {
     "/dosefinding.v1.TrialService/CloseTrial": frozenset({S}),
     "/dosefinding.v1.TrialService/RecordOutcomes": frozenset({Y}),
     "/dosefinding.v1.TrialService/CorrectOutcome": frozenset({Y}),
+    "/dosefinding.v1.TrialService/AssignPatient": frozenset({Y}),
     "/dosefinding.v1.TrialService/GetDecision": frozenset({S, Y}),
     "/dosefinding.v1.TrialService/GetTrial": frozenset({S, Y, A}),
     "/dosefinding.v1.TrialService/ListTrials": frozenset({S, Y, A}),

@@ -12,9 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from ..engine.outcomes import Outcomes, Patient
+from ..engine.outcomes import BACKFILL, ESCALATION, EXPANSION, Outcomes, Patient
 
-CREATED, COHORT, CORRECTION, CLOSED = "created", "cohort", "correction", "closed"
+CREATED, COHORT, CORRECTION, CLOSED, ASSIGNED = "created", "cohort", "correction", "closed", "assigned"
+_PHASES = {"TREATMENT_PHASE_BACKFILL": BACKFILL, "TREATMENT_PHASE_EXPANSION": EXPANSION}
+
+
+def phase_word(proto_name: str | None) -> str:
+    """The engine's phase for a proto ``TreatmentPhase`` name (unspecified means escalation)."""
+    return _PHASES.get(proto_name or "", ESCALATION)
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,18 @@ class PatientState:
     cohort: int
     weight: float | None
     recorded_version: int
+    phase: str = ESCALATION
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A backfill or expansion assignment, made before the patient's outcome is recorded."""
+
+    patient_id: str
+    phase: str
+    dose: int
+    stratum: str
+    index: int
 
 
 @dataclass
@@ -55,6 +73,7 @@ class TrialState:
     closed_reason: str | None = None
     patients: dict[str, PatientState] = field(default_factory=dict)
     cohorts: int = 0
+    assignments: dict[str, Assignment] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
@@ -67,7 +86,12 @@ class TrialState:
     def outcomes(self) -> Outcomes:
         """The patients in treatment order, as the engine fits them."""
         return Outcomes(tuple(
-            Patient(p.dose, p.toxicity, p.efficacy, p.cohort, p.weight) for p in self.patients.values()))
+            Patient(p.dose, p.toxicity, p.efficacy, p.cohort, p.weight, p.phase) for p in self.patients.values()))
+
+    def assigned(self, phase: str, stratum: str | None = None) -> list[Assignment]:
+        """Assignments made so far in ``phase`` (and ``stratum``), in order."""
+        return [a for a in self.assignments.values()
+                if a.phase == phase and (stratum is None or a.stratum == stratum)]
 
 
 def _patient(record: dict[str, Any], cohort: int, version: int, dose: int) -> PatientState:
@@ -79,6 +103,7 @@ def _patient(record: dict[str, Any], cohort: int, version: int, dose: int) -> Pa
         cohort=cohort,
         weight=record.get("weight"),
         recorded_version=version,
+        phase=phase_word(record.get("phase")),
     )
 
 
@@ -102,5 +127,10 @@ def fold(events: Iterable[Event]) -> TrialState | None:
             state.patients[current.patient_id] = replace(corrected, patient_id=current.patient_id)
         elif event.kind == CLOSED:
             state.closed_reason = event.payload.get("reason", "")
+        elif event.kind == ASSIGNED:
+            payload = event.payload
+            state.assignments[payload["patient_id"]] = Assignment(
+                payload["patient_id"], phase_word(payload.get("phase")), int(payload["dose"]),
+                payload.get("stratum", ""), int(payload.get("index", 0)))
         state.version = event.version
     return state

@@ -16,6 +16,16 @@ from .model import Event
 
 COMPONENT = "trials"
 _TABLES = ("trials", "trial_events", "idempotency")
+_SECRETS_SCHEMA = """
+CREATE TABLE trial_secrets (
+    trial_id         TEXT PRIMARY KEY REFERENCES trials(trial_id),
+    allocation_seed  TEXT NOT NULL
+);
+CREATE TRIGGER trial_secrets_no_update BEFORE UPDATE ON trial_secrets
+BEGIN SELECT RAISE(ABORT, 'trial_secrets is append-only'); END;
+CREATE TRIGGER trial_secrets_no_delete BEFORE DELETE ON trial_secrets
+BEGIN SELECT RAISE(ABORT, 'trial_secrets is append-only'); END;
+"""
 
 _SCHEMA = """
 CREATE TABLE trials (
@@ -58,6 +68,7 @@ class IdempotentResult:
     request_sha256: str
     response: bytes
     audit_sequence: int
+    audit_leaf_hash: bytes
 
 
 def next_audit_sequence(tx: Transaction) -> int:
@@ -74,7 +85,8 @@ class TrialStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        storage.migrate(COMPONENT, [Migration(1, _SCHEMA)])
+        storage.migrate(COMPONENT, [Migration(1, _SCHEMA),
+                                    Migration(2, _SECRETS_SCHEMA, "concealed allocation seeds")])
 
     def events(self, trial_id: str) -> list[Event]:
         with self.storage.reader() as reader:
@@ -96,6 +108,10 @@ class TrialStore:
                     "ORDER BY t.created_at DESC, t.trial_id DESC LIMIT ?", (after, limit))
             return [r[0] for r in rows.fetchall()]
 
+    def has_trial(self, trial_id: str) -> bool:
+        with self.storage.reader() as reader:
+            return reader.execute("SELECT 1 FROM trials WHERE trial_id = ?", (trial_id,)).fetchone() is not None
+
     def idempotent_result(self, principal: str, method: str, key: str) -> IdempotentResult | None:
         with self.storage.reader() as reader:
             return self._idempotent(reader, principal, method, key)
@@ -103,9 +119,10 @@ class TrialStore:
     @staticmethod
     def _idempotent(reader: Reader, principal: str, method: str, key: str) -> IdempotentResult | None:
         row = reader.execute(
-            "SELECT request_sha256, response, audit_sequence FROM idempotency "
-            "WHERE principal = ? AND method = ? AND key = ?", (principal, method, key)).fetchone()
-        return IdempotentResult(row[0], bytes(row[1]), row[2]) if row else None
+            "SELECT i.request_sha256, i.response, i.audit_sequence, a.leaf_hash FROM idempotency i "
+            "JOIN audit_records a ON a.seq = i.audit_sequence "
+            "WHERE i.principal = ? AND i.method = ? AND i.key = ?", (principal, method, key)).fetchone()
+        return IdempotentResult(row[0], bytes(row[1]), row[2], bytes(row[3])) if row else None
 
     @staticmethod
     def insert_trial(tx: Transaction, trial_id: str, protocol_id: str, created_at: str) -> None:
@@ -123,6 +140,17 @@ class TrialStore:
             (trial_id, version, kind, json.dumps(payload, sort_keys=True, separators=(",", ":")),
              recorded_at, author, sequence))
         return sequence
+
+    def allocation_seed(self, trial_id: str) -> int:
+        """The trial's secret allocation seed; read by the service only, never returned by a call."""
+        with self.storage.reader() as reader:
+            row = reader.execute("SELECT allocation_seed FROM trial_secrets WHERE trial_id = ?",
+                                 (trial_id,)).fetchone()
+        return int(row[0])
+
+    @staticmethod
+    def insert_secret(tx: Transaction, trial_id: str, seed: int) -> None:
+        tx.execute("INSERT INTO trial_secrets (trial_id, allocation_seed) VALUES (?, ?)", (trial_id, str(seed)))
 
     @staticmethod
     def insert_idempotent(tx: Transaction, principal: str, method: str, key: str, request_sha256: str,
