@@ -228,7 +228,6 @@ class TrialService(pb_grpc.TrialServiceServicer):
             dose = expanding.assignment(plan_e, seed, stratum, index)
         else:
             raise InputError("phase", "assign to TREATMENT_PHASE_BACKFILL or TREATMENT_PHASE_EXPANSION")
-        current_call().seed = seed
         assigned = pb.PatientAssigned(patient_id=request.patient_id, phase=request.phase, dose=dose,
                                       stratum=stratum, index=index)
         return model.ASSIGNED, assigned
