@@ -40,6 +40,14 @@ def print_json(message: Message) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:  # output piped into e.g. head: stop quietly, as command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
