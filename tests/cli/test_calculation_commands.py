@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
-import pytest
 
 from dosefinding_client.cli import main
-
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-@pytest.fixture
-def run(server, capsys):
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        code = main(["--server", f"127.0.0.1:{server.port}", *argv])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-    return invoke
+from tests.cli.conftest import EXAMPLES
 
 
 def test_evaluate_prints_the_decision_and_its_trace(run):

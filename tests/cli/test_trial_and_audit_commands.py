@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
-
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from dosefinding_client.cli import main
+from tests.cli.conftest import EXAMPLES
 from dosefinding_server.audit.signing import load_private_key
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-
-@pytest.fixture
-def run(server, capsys):
-    def invoke(*argv: str) -> tuple[int, str, str]:
-        code = main(["--server", f"127.0.0.1:{server.port}", *argv])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-    return invoke
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from functools import cached_property
+from typing import ClassVar, Generic, TypeVar
 
 from ..errors import InputError
-from ..fit import DerivedFit, Fit, dose_text
-from ..selector import Behaviour, require
+from ..fit import DerivedFit, DoseRef, Fit, dose_text
+from ..selector import Behaviour, Feature, require
+from ._dose_rule import check_dose_ref, first_dose_with
 
 B = TypeVar("B", bound=Behaviour)
 
@@ -77,3 +79,27 @@ def answer_text(fit: Fit) -> str:
 def prob_text(p: float | None) -> str:
     """A probability in a reason: three decimals, or ``undefined`` for a missing value."""
     return "undefined" if p is None else f"{p:.3f}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DoseCountRule(Behaviour):
+    """A stage about ``n`` patients at ``dose`` (a level, the recommended dose, or any dose)."""
+
+    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
+    n: int
+    dose: DoseRef
+
+    def __post_init__(self) -> None:
+        require_count(self.n, "n")
+        check_dose_ref(self.dose)
+
+
+R = TypeVar("R", bound=DoseCountRule)
+
+
+class DoseCountFit(BehaviourFit[R]):
+    """The fit of a :class:`DoseCountRule`: which examined dose, if any, already has ``n`` patients."""
+
+    @cached_property
+    def reached_at(self) -> int | None:
+        return first_dose_with(self.parent, self.rule.dose, self.rule.n)

@@ -11,44 +11,30 @@ rule it overrides it; placed before one it is overridden.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 from typing import ClassVar
 
-from ..fit import DerivedFit, DoseRef, Fit, dose_text
+from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
-from ..selector import Behaviour, Feature
-from ._common import BehaviourFit, require_count
-from ._dose_rule import check_dose_ref, first_dose_with, reached_text, shortfall_text
+from ._common import DoseCountFit, DoseCountRule
+from ._dose_rule import reached_text, shortfall_text
 
 
 @register
 @dataclass(frozen=True, kw_only=True)
-class DemandNAtDose(Behaviour):
+class DemandNAtDose(DoseCountRule):
     """Continue until ``n`` patients have been treated at ``dose``."""
 
     kind: ClassVar[str] = "demand_n_at_dose"
-    reads: ClassVar[frozenset[Feature]] = frozenset({Feature.COUNTS})
-    n: int
-    dose: DoseRef
-
-    def __post_init__(self) -> None:
-        require_count(self.n, "n")
-        check_dose_ref(self.dose)
 
     def wrap(self, parent: Fit) -> DerivedFit:
         return DemandNAtDoseFit(parent, self)
 
 
-class DemandNAtDoseFit(BehaviourFit[DemandNAtDose]):
+class DemandNAtDoseFit(DoseCountFit[DemandNAtDose]):
     """The parent's fit, kept going until a dose has enough patients."""
 
-    @cached_property
-    def _met_at(self) -> int | None:
-        """The examined dose that already has ``n`` patients, if any."""
-        return first_dose_with(self.parent, self.rule.dose, self.rule.n)
-
     def _demanding(self) -> bool:
-        return self.parent.recommended_dose() is not None and self._met_at is None
+        return self.parent.recommended_dose() is not None and self.reached_at is None
 
     def continues(self) -> bool:
         return self._demanding() or self.parent.continues()
@@ -56,7 +42,7 @@ class DemandNAtDoseFit(BehaviourFit[DemandNAtDose]):
     def explain(self) -> str:
         if self.parent.recommended_dose() is None:
             return f"parent recommends no dose; {self.unchanged()}"
-        met = self._met_at
+        met = self.reached_at
         if met is not None:
             return f"{reached_text(self.parent, met, self.rule.n)}; {self.unchanged()}"
         demand = shortfall_text(self.parent, self.rule.dose, self.rule.n)
