@@ -8,7 +8,7 @@ STUBS  := client/dosefinding/v1/.generated
 LISTEN ?= 127.0.0.1:50051
 DATA   ?= var
 
-.PHONY: setup proto run test bench evaluate clean
+.PHONY: setup proto run test bench browser clean
 
 setup: $(STAMP) $(STUBS)
 
@@ -30,7 +30,12 @@ proto: $(STUBS)
 run: setup
 	$(VENV)/bin/dosefinding-server --listen $(LISTEN) --data-dir $(DATA) --insecure
 
-test: setup
+# The validation report's rendering is tested in a real browser: Debian's chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(PY) -m pytest -q
 
 bench: setup
