@@ -28,6 +28,7 @@ from dosefinding_server.engine.outcomes import BACKFILL, ESCALATION, EXPANSION, 
 from dosefinding_server.engine.selector import Selector
 from dosefinding_server.engine.stopping.posterior import PosteriorRule, Rule
 from dosefinding_server.trials import model
+from dosefinding_server.trials.cache import StateCache
 from dosefinding_server.trials.locks import KeyedLocks
 from dosefinding_server.trials.store import TrialStore
 
@@ -88,20 +89,40 @@ class TrialService(pb_grpc.TrialServiceServicer):
     def __init__(self, store: TrialStore) -> None:
         self.store = store
         self.locks = KeyedLocks()
+        # One lock per (caller, method, idempotency key), held to the commit: concurrent duplicates of a
+        # request (a client retrying before the first attempt answered) wait, then get the replay.
+        self.key_locks = KeyedLocks()
         self.designs: dict[str, Selector] = {}
+        self.cache = StateCache()
 
     # Reads.
     def load(self, trial_id: str, context: grpc.ServicerContext) -> tuple[model.TrialState, list[model.Event]]:
-        """The trial's state and the events it was derived from; ``NOT_FOUND`` if there is none."""
+        """The trial's state and its whole history; ``NOT_FOUND`` if there is none."""
         if not trial_id:
             raise InputError("trial_id", "is required")
         events = self.store.events(trial_id)
         state = model.fold(events)
         if state is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"no trial {trial_id!r}")
+        self.cache.put(state)
         return state, events
 
     def state(self, trial_id: str, context: grpc.ServicerContext) -> model.TrialState:
+        """The trial's state at its committed version; ``NOT_FOUND`` if there is none.
+
+        A cached state catches up by folding only the events committed since; one newer than the
+        committed version (a write offered it and has not committed) is not used.
+        """
+        if not trial_id:
+            raise InputError("trial_id", "is required")
+        cached = self.cache.get(trial_id)
+        if cached is not None:
+            latest, newer = self.store.tail(trial_id, cached.version)
+            if latest >= cached.version:
+                state = model.fold(newer, cached) if newer else cached
+                assert state is not None
+                self.cache.put(state)
+                return state
         return self.load(trial_id, context)[0]
 
     def design(self, state: model.TrialState) -> Selector:
@@ -113,30 +134,63 @@ class TrialService(pb_grpc.TrialServiceServicer):
             self.designs[digest] = design
         return design
 
+    @staticmethod
+    def created_message(state: model.TrialState) -> pb.TrialCreated:
+        """The trial's creation event as a message, parsed once per trial (do not modify it)."""
+        created = state.constant.get("created")
+        if created is None:
+            created = state.constant["created"] = json_format.ParseDict(state.created, pb.TrialCreated())
+        return created
+
     def trial_message(self, state: model.TrialState) -> pb.Trial:
-        created = json_format.ParseDict(state.created, pb.TrialCreated())
-        trial = pb.Trial(
-            trial_id=state.trial_id, protocol_id=created.protocol_id, dose_labels=created.dose_labels,
-            design=created.design, design_sha256=created.design_sha256, metadata=created.metadata,
-            status=pb.TRIAL_STATUS_OPEN if state.is_open else pb.TRIAL_STATUS_CLOSED,
-            version=state.version, created_by=state.created_by, num_patients=len(state.patients),
-        )
-        trial.created_at.FromJsonString(state.created_at)
+        """The trial as the API shows it: its registration (built once per trial) and its current state."""
+        registration = state.constant.get("trial")
+        if registration is None:
+            created = self.created_message(state)
+            registration = pb.Trial(
+                trial_id=state.trial_id, protocol_id=created.protocol_id, dose_labels=created.dose_labels,
+                design=created.design, design_sha256=created.design_sha256, metadata=created.metadata,
+                created_by=state.created_by)
+            registration.created_at.FromJsonString(state.created_at)
+            state.constant["trial"] = registration
+        trial = pb.Trial()
+        trial.CopyFrom(registration)
+        trial.status = pb.TRIAL_STATUS_OPEN if state.is_open else pb.TRIAL_STATUS_CLOSED
+        trial.version, trial.num_patients = state.version, len(state.patients)
         return trial
 
     def decision(self, state: model.TrialState, request: Any = None) -> Decision:
-        return decide(self.design(state), state.outcomes(),
-                      tuple(getattr(request, "quantiles", ())), tuple(getattr(request, "tox_thresholds", ())),
-                      tuple(getattr(request, "eff_thresholds", ())))
+        """The decision at ``state``; the one without extra quantiles or thresholds is computed once per state."""
+        extras = (tuple(getattr(request, "quantiles", ())), tuple(getattr(request, "tox_thresholds", ())),
+                  tuple(getattr(request, "eff_thresholds", ())))
+        if any(extras):
+            return decide(self.design(state), state.outcomes(), *extras)
+        decision = state.derived.get("decision")
+        if decision is None:
+            decision = state.derived["decision"] = decide(self.design(state), state.outcomes())
+        return decision
+
+    @staticmethod
+    def event_message(event: model.Event) -> pb.TrialEvent:
+        entry = pb.TrialEvent(version=event.version, author=event.author, audit_sequence=event.audit_sequence)
+        entry.recorded_at.FromJsonString(event.recorded_at)
+        json_format.ParseDict(event.payload, getattr(entry, event.kind))
+        return entry
+
+    def history(self, state: model.TrialState) -> tuple[pb.TrialEvent, ...]:
+        """Events 1..``state.version`` as messages; those converted before are kept with the trial."""
+        known: tuple[pb.TrialEvent, ...] = state.constant.get("history", ())
+        if len(known) < state.version:
+            newer = self.store.events(state.trial_id, after=len(known))
+            known = known + tuple(self.event_message(e) for e in newer)
+            if len(known) > len(state.constant.get("history", ())):
+                state.constant["history"] = known
+        return known[:state.version]
 
     def GetTrial(self, request: pb.GetTrialRequest, context: grpc.ServicerContext) -> pb.GetTrialResponse:
-        state, events = self.load(request.trial_id, context)
+        state = self.state(request.trial_id, context)
         response = pb.GetTrialResponse(trial=self.trial_message(state), outcome_string=state.outcomes().to_string())
-        for event in events:
-            entry = response.events.add(version=event.version, author=event.author,
-                                        audit_sequence=event.audit_sequence)
-            entry.recorded_at.FromJsonString(event.recorded_at)
-            json_format.ParseDict(event.payload, getattr(entry, event.kind))
+        response.events.extend(self.history(state))
         return response
 
     def ListTrials(self, request: pb.ListTrialsRequest, context: grpc.ServicerContext) -> pb.ListTrialsResponse:
@@ -189,11 +243,11 @@ class TrialService(pb_grpc.TrialServiceServicer):
                                              if decision.HasField("recommended_dose") else {}))
 
     def backfill_plan(self, state: model.TrialState) -> backfilling.BackfillPlan | None:
-        created = json_format.ParseDict(state.created, pb.TrialCreated())
+        created = self.created_message(state)
         return backfill_plan(created.backfill if created.HasField("backfill") else None)
 
     def expansion_plan(self, state: model.TrialState) -> expanding.ExpansionPlan | None:
-        created = json_format.ParseDict(state.created, pb.TrialCreated())
+        created = self.created_message(state)
         return expansion_plan(created.expansion if created.HasField("expansion") else None)
 
     def AssignPatient(self, request: pb.AssignPatientRequest, context: grpc.ServicerContext
@@ -288,7 +342,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
         replay = self.replay(request, response_type)
         if replay is not None:
             return replay
-        state, events = self.load(request.trial_id, context)
+        state = self.state(request.trial_id, context)
         call.trial_id, call.design_sha256 = state.trial_id, state.created["design_sha256"]
         if request.expected_version != state.version:
             context.abort(grpc.StatusCode.ABORTED,
@@ -298,17 +352,24 @@ class TrialService(pb_grpc.TrialServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"trial {state.trial_id} is closed")
         kind, event = make_event(request, state)
         now = utc_now()
-        after = model.fold(events + [
-            model.Event(state.trial_id, state.version + 1, kind, as_dict(event), now, call.principal.name, 0)])
+        payload = as_dict(event)
+        after = model.fold(
+            [model.Event(state.trial_id, state.version + 1, kind, payload, now, call.principal.name, 0)], state)
         assert after is not None
         response = response_type(trial=self.trial_message(after))
         if "decision" in response_type.DESCRIPTOR.fields_by_name:
             response.decision.CopyFrom(decision_to_proto(self.decision(after)))
         if "assignment" in response_type.DESCRIPTOR.fields_by_name:
             response.assignment.CopyFrom(event)
-        self.append(after, kind, event, now)
+        self.append(after, kind, event, now, payload)
         self.remember(request, response)
+        call.write(lambda tx: self.offer(tx, after))
         return response
+
+    def offer(self, transaction: Any, state: model.TrialState) -> None:
+        """Cache the state a write leads to (with its decision), withdrawn if the write does not commit."""
+        self.cache.put(state)
+        transaction.on_rollback(lambda: self.cache.withdraw(state))
 
     def cohort_event(self, request: pb.RecordOutcomesRequest, state: model.TrialState) -> tuple[str, Message]:
         if not request.patients:
@@ -402,6 +463,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
         call = current_call()
         if not request.idempotency_key:
             raise InputError("idempotency_key", "every write carries an idempotency key")
+        call.hold(self.key_locks["\0".join((call.principal.name, call.method, request.idempotency_key))])
         found = self.store.idempotent_result(call.principal.name, call.method, request.idempotency_key)
         if found is None:
             return None
@@ -414,9 +476,10 @@ class TrialService(pb_grpc.TrialServiceServicer):
         call.writes.clear()
         return response
 
-    def append(self, state: model.TrialState, kind: str, event: Message, now: str) -> None:
+    def append(self, state: model.TrialState, kind: str, event: Message, now: str,
+               payload: dict[str, Any] | None = None) -> None:
         call = current_call()
-        payload = as_dict(event)
+        payload = as_dict(event) if payload is None else payload
         call.write(lambda tx: self.store.insert_event(tx, state.trial_id, state.version, kind, payload, now,
                                                       call.principal.name))
 

@@ -36,10 +36,25 @@ def _bearer(context: grpc.ServicerContext) -> str | None:
     return None
 
 
+#: The auth_context property that carries a verified peer certificate's subject (gRPC core's
+#: GRPC_X509_SUBJECT_PROPERTY_NAME, checked with grpcio 1.85): the full distinguished name in RFC 4514
+#: form, last attribute first, e.g. ``CN=edc.example.org,O=Sponsor`` for a subject encoded as
+#: O=Sponsor then CN=edc.example.org (what ``cryptography``'s ``Name.rfc4514_string()`` prints).
+#: ``x509_common_name`` is deliberately not a fallback: a bare CN compared with configured
+#: distinguished names would let a certificate whose CN reads like a configured DN pass as it.
+SUBJECT_PROPERTY = "x509_subject"
+PEER_CERTIFICATE_PROPERTY = "x509_pem_cert"
+
+
 def _certificate_subject(context: grpc.ServicerContext) -> str | None:
+    """The verified client certificate's subject; ``Unauthenticated`` if a certificate came without one."""
     auth = context.auth_context() or {}
-    names = auth.get("x509_subject") or auth.get("x509_common_name")
-    return names[0].decode("utf-8") if names else None
+    names = auth.get(SUBJECT_PROPERTY)
+    if names:
+        return names[0].decode("utf-8")
+    if auth.get(PEER_CERTIFICATE_PROPERTY):
+        raise Unauthenticated("the client certificate has no subject this server can read")
+    return None
 
 
 class Authenticator:

@@ -74,6 +74,11 @@ class TrialState:
     patients: dict[str, PatientState] = field(default_factory=dict)
     cohorts: int = 0
     assignments: dict[str, Assignment] = field(default_factory=dict)
+    #: Values computed from this version once and kept (its outcomes, its default decision); a state
+    #: is not changed once folded, and :func:`fold` onto it works on a copy with this emptied.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: Values computed from the creation event alone (e.g. it as a message); shared with copies.
+    constant: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_open(self) -> bool:
@@ -84,14 +89,24 @@ class TrialState:
         return self.created["design"]["stages"]
 
     def outcomes(self) -> Outcomes:
-        """The patients in treatment order, as the engine fits them."""
-        return Outcomes(tuple(
-            Patient(p.dose, p.toxicity, p.efficacy, p.cohort, p.weight, p.phase) for p in self.patients.values()))
+        """The patients in treatment order, as the engine fits them (built once per state)."""
+        outcomes = self.derived.get("outcomes")
+        if outcomes is None:
+            outcomes = self.derived["outcomes"] = Outcomes(tuple(map(_engine_patient, self.patients.values())))
+        return outcomes
+
+    def copy(self) -> TrialState:
+        """A copy to fold further events onto; this state stays as it is."""
+        return replace(self, patients=dict(self.patients), assignments=dict(self.assignments), derived={})
 
     def assigned(self, phase: str, stratum: str | None = None) -> list[Assignment]:
         """Assignments made so far in ``phase`` (and ``stratum``), in order."""
         return [a for a in self.assignments.values()
                 if a.phase == phase and (stratum is None or a.stratum == stratum)]
+
+
+def _engine_patient(p: PatientState) -> Patient:
+    return Patient(p.dose, p.toxicity, p.efficacy, p.cohort, p.weight, p.phase)
 
 
 def _patient(record: dict[str, Any], cohort: int, version: int, dose: int) -> PatientState:
@@ -107,10 +122,19 @@ def _patient(record: dict[str, Any], cohort: int, version: int, dose: int) -> Pa
     )
 
 
-def fold(events: Iterable[Event]) -> TrialState | None:
-    """The state after ``events`` (in version order); ``None`` for a trial that does not exist."""
-    state: TrialState | None = None
+def fold(events: Iterable[Event], start: TrialState | None = None) -> TrialState | None:
+    """The state after ``events`` (in version order); ``None`` for a trial that does not exist.
+
+    With ``start``, the events are those after ``start.version`` and are folded onto a copy of it
+    (``start`` itself is not changed): a cached state catches up without re-reading its history.
+    """
+    state: TrialState | None = start.copy() if start is not None else None
+    # Cohorts only add patients at the end: the start's outcomes are extended rather than rebuilt.
+    outcomes: Outcomes | None = start.derived.get("outcomes") if start is not None else None
+    added: list[Patient] = []
     for event in events:
+        if state is not None and event.version != state.version + 1:
+            raise ValueError(f"trial {event.trial_id}: event {event.version} does not follow version {state.version}")
         if event.kind == CREATED:
             state = TrialState(event.trial_id, event.payload, event.recorded_at, event.author)
         elif state is None:
@@ -120,8 +144,12 @@ def fold(events: Iterable[Event]) -> TrialState | None:
             dose = int(event.payload["dose"])
             for record in event.payload.get("patients", []):
                 patient = _patient(record, state.cohorts, event.version, dose)
+                if patient.patient_id in state.patients:
+                    outcomes = None
                 state.patients[patient.patient_id] = patient
+                added.append(_engine_patient(patient))
         elif event.kind == CORRECTION:
+            outcomes = None
             current = state.patients[event.payload["patient_id"]]
             corrected = _patient(event.payload["corrected"], current.cohort, event.version, current.dose)
             state.patients[current.patient_id] = replace(corrected, patient_id=current.patient_id)
@@ -133,4 +161,6 @@ def fold(events: Iterable[Event]) -> TrialState | None:
                 payload["patient_id"], phase_word(payload.get("phase")), int(payload["dose"]),
                 payload.get("stratum", ""), int(payload.get("index", 0)))
         state.version = event.version
+    if state is not None and outcomes is not None:
+        state.derived["outcomes"] = Outcomes(outcomes.patients + tuple(added)) if added else outcomes
     return state

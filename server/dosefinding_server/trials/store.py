@@ -88,11 +88,23 @@ class TrialStore:
         storage.migrate(COMPONENT, [Migration(1, _SCHEMA),
                                     Migration(2, _SECRETS_SCHEMA, "concealed allocation seeds")])
 
-    def events(self, trial_id: str) -> list[Event]:
+    def events(self, trial_id: str, after: int = 0) -> list[Event]:
+        """The trial's events in version order (those after version ``after``)."""
         with self.storage.reader() as reader:
-            rows = reader.execute(
-                "SELECT trial_id, version, kind, payload, recorded_at, author, audit_sequence "
-                "FROM trial_events WHERE trial_id = ? ORDER BY version", (trial_id,)).fetchall()
+            return self._events(reader, trial_id, after)
+
+    def tail(self, trial_id: str, after: int) -> tuple[int, list[Event]]:
+        """The trial's committed version and its events after version ``after``, from one snapshot."""
+        with self.storage.reader() as reader:
+            latest = reader.execute("SELECT COALESCE(MAX(version), 0) FROM trial_events WHERE trial_id = ?",
+                                    (trial_id,)).fetchone()[0]
+            return latest, (self._events(reader, trial_id, after) if latest > after else [])
+
+    @staticmethod
+    def _events(reader: Reader, trial_id: str, after: int) -> list[Event]:
+        rows = reader.execute(
+            "SELECT trial_id, version, kind, payload, recorded_at, author, audit_sequence "
+            "FROM trial_events WHERE trial_id = ? AND version > ? ORDER BY version", (trial_id, after)).fetchall()
         return [Event(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
 
     def trial_ids(self, limit: int, after: str | None) -> list[str]:

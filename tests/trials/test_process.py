@@ -1,0 +1,137 @@
+"""The server as a process: health during shutdown, SIGTERM, restart on the same store, the insecure guard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from dosefinding.v1 import trial_service_pb2 as tpb
+from dosefinding_client import DoseFindingClient
+from dosefinding_server import main as server_main
+from dosefinding_server.api.server import TRUSTED_CHECKPOINT_FILE, build_server
+from dosefinding_server.config import Config
+
+from .support import cohort, create, record
+
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+START_SECONDS = 60.0
+
+
+def test_health_turns_not_serving_when_shutdown_begins(tmp_path: Path) -> None:
+    server = build_server(Config(listen="127.0.0.1:0", data_dir=str(tmp_path), insecure=True))
+    stopped = threading.Event()
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service="dosefinding.v1.TrialService"), timeout=30)
+        assert next(watch).status == SERVING
+        stopper = threading.Thread(target=lambda: (server.stop(grace=10.0), stopped.set()))
+        stopper.start()
+        assert next(watch).status == NOT_SERVING, "the watcher hears NOT_SERVING before the server goes away"
+        assert not stopped.is_set(), "the watch is still in flight, so the grace period is still running"
+        try:
+            answer = health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert answer.status == NOT_SERVING
+        except grpc.RpcError as error:  # or it no longer accepts calls at all (refused or cancelled at once)
+            assert error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), error
+        watch.cancel()  # the last call in flight ends: the server stops without waiting out the grace period
+        assert stopped.wait(timeout=8.0), "stop() returns once no call is in flight"
+    stopper.join(timeout=5)
+    assert (tmp_path / TRUSTED_CHECKPOINT_FILE).exists()
+
+
+def server_command() -> list[str]:
+    script = Path(sys.executable).with_name("dosefinding-server")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dosefinding_server.main"]
+
+
+@contextmanager
+def server_process(data_dir: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``dosefinding-server`` on a free loopback port; yields the process and its address once it serves."""
+    ready = data_dir.parent / f"ready-{time.monotonic_ns()}.json"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(data_dir),
+                                "--ready-file", str(ready), "--log-level", "info"],
+            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not ready.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.02)
+        yield process, json.loads(ready.read_text())["address"]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def log_events(log_path: Path) -> list[str]:
+    events = []
+    for line in log_path.read_text().splitlines():
+        try:
+            events.append(json.loads(line)["event"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return events
+
+
+def test_sigterm_exits_cleanly_and_the_store_reopens(tmp_path: Path) -> None:
+    data_dir, first_log, second_log = tmp_path / "data", tmp_path / "first.log", tmp_path / "second.log"
+    with server_process(data_dir, first_log) as (process, address):
+        with DoseFindingClient(address, timeout=30.0, retries=0) as client:
+            client.wait_ready()
+            trial = create(client).trial
+            recorded = record(client, trial, 1, cohort("t", [False, False, False]))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert "shutting_down" in log_events(first_log)
+    assert (data_dir / TRUSTED_CHECKPOINT_FILE).exists()
+
+    with server_process(data_dir, second_log) as (process, address):
+        with DoseFindingClient(address, timeout=30.0, retries=0) as client:
+            history = client.call(client.trials.GetTrial, tpb.GetTrialRequest(trial_id=trial.trial_id))
+            assert history.trial == recorded.trial
+            assert history.events[-1].audit_sequence == recorded.audit.sequence
+            again = record(client, history.trial, recorded.decision.recommended_dose, cohort("u", [False]))
+            assert again.audit.sequence > recorded.audit.sequence
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    events = log_events(second_log)
+    assert "audit_log_verified" in events, "the restarted server verified the log before serving"
+    assert "audit_log_unsigned_tail" not in events, "the first run signed its last records before exiting"
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", "[::]:0", "192.0.2.1:50051", "example.org:50051"])
+def test_insecure_is_refused_off_loopback(tmp_path: Path, listen: str, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = tmp_path / "data"
+    assert server_main.serve(Config(listen=listen, data_dir=str(data_dir), insecure=True), None) == 2
+    assert "loopback" in capsys.readouterr().err
+    assert not data_dir.exists(), "nothing is opened or written before the refusal"
+
+
+def test_the_command_refuses_insecure_off_loopback(tmp_path: Path) -> None:
+    done = subprocess.run(server_command() + ["--insecure", "--listen", "0.0.0.0:0", "--data-dir",
+                                              str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "DOSEFINDING_CONFIG": ""})
+    assert done.returncode == 2, done.stderr
+    assert "not a loopback address" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:0", "127.1.2.3:80", "localhost:0", "[::1]:0"])
+def test_loopback_addresses_are_recognised(listen: str) -> None:
+    assert server_main.is_loopback(listen)
