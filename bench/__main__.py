@@ -8,11 +8,12 @@ import platform
 import sys
 from typing import Any, Callable
 
-from . import evaluate, fits
+from . import evaluate, fits, trials
 
 BENCHMARKS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "fits": fits.run,
     "evaluate": evaluate.run,
+    "trials": trials.run,
 }
 
 

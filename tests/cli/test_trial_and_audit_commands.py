@@ -94,3 +94,13 @@ def test_audit_export_of_a_trial_is_json_lines(run, trial):
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [r["method"].rsplit("/", 1)[1] for r in lines] == ["CreateTrial", "RecordOutcomes"]
     assert all(r["trial_id"] == trial for r in lines)
+
+
+def test_a_correction_is_audited_as_correcting_the_record_it_supersedes(run, trial):
+    run("trial", "record", trial, "--dose", "1", "--outcomes", "NNT")
+    run("trial", "correct", trial, "--patient", "P003", "--outcome", "N", "--reason", "re-graded")
+    records = [json.loads(line) for line in run("audit", "export", "--trial", trial)[1].splitlines()
+               if line.startswith("{")]
+    recorded, corrected = records[1], records[2]
+    assert corrected["method"].endswith("/CorrectOutcome")
+    assert corrected["corrects_seq"] == recorded["seq"] and corrected["reason"] == "re-graded"

@@ -117,3 +117,15 @@ def test_no_call_reveals_the_seed_or_a_future_assignment(client, server):
     assert revealed == assigned  # exactly the assignments made, none ahead
     exported = client.audit.ExportRecords(audit_service_pb2.ExportRecordsRequest(trial_id=trial.trial_id))
     assert str(seed) not in b"".join(chunk.chunk for chunk in exported).decode()
+
+
+def test_replay_reproduces_decisions_of_trials_with_backfill_and_expansion(client):
+    trial = Trial(client, backfill=BACKFILL, expansion=EXPANSION)
+    trial.record(1, "NNN", ["E1", "E2", "E3"])
+    trial.record(2, "NNN", ["E4", "E5", "E6"])
+    trial.assign("B1", outcomes_pb2.TREATMENT_PHASE_BACKFILL)
+    trial.assign("X1", outcomes_pb2.TREATMENT_PHASE_EXPANSION, "NSCLC")
+    trial.decision()
+    report = client.call(client.audit.ReplayDecisions,
+                         audit_service_pb2.ReplayDecisionsRequest(trial_id=trial.trial_id))
+    assert report.replayed >= 3 and not report.differences

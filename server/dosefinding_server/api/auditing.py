@@ -44,10 +44,11 @@ def refusal_bytes(code: str, message: str) -> bytes:
 
 def entry(call: Call | None, method: str, principal: str, request: Message, response: bytes,
           status: str = "OK") -> AuditEntry:
-    """The audit entry of one call; ``call`` carries what the servicer added (trial, design, seed, reason)."""
+    """The audit entry of one call; ``call`` carries what the servicer added (trial, design, seed, reason,
+    and for a correction the record it corrects)."""
     details: dict[str, Any] = {}
     if call is not None:
         details = {"trial_id": call.trial_id, "design_sha256": call.design_sha256, "seed": call.seed,
-                   "reason": call.reason}
+                   "reason": call.reason, "corrects_seq": call.corrects_seq}
     return AuditEntry(principal=principal, method=method, request=message_bytes(request), response=response,
                       engine_version=ENGINE_VERSION, status=status, **details)

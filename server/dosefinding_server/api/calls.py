@@ -31,6 +31,7 @@ class Call:
     design_sha256: str | None = None
     seed: int | None = None
     reason: str | None = None
+    corrects_seq: int | None = None
 
     def write(self, writes: Writes) -> None:
         """Make ``writes(transaction)`` part of this call's audited commit."""

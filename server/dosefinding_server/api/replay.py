@@ -108,5 +108,8 @@ class Replayer:
         state = model.fold(e for e in self.trials.store.events(logged["trial"]["trial_id"]) if e.version <= version)
         if state is None:
             return f"trial {logged['trial']['trial_id']} has no events"
-        now = _answer(decision_to_proto(self.trials.decision(state, request)))
+        if isinstance(request, trial_service_pb2.GetDecisionRequest):
+            now = _answer(self.trials.decision_response(state, request).decision)
+        else:
+            now = _answer(decision_to_proto(self.trials.decision(state, request)))
         return "" if now == logged.get("decision") else _first_difference(logged.get("decision"), now, "decision")

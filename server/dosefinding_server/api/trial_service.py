@@ -211,6 +211,10 @@ class TrialService(pb_grpc.TrialServiceServicer):
         state = self.state(request.trial_id, context)
         call = current_call()
         call.trial_id, call.design_sha256 = state.trial_id, state.created["design_sha256"]
+        return self.decision_response(state, request)
+
+    def decision_response(self, state: model.TrialState, request: pb.GetDecisionRequest) -> pb.GetDecisionResponse:
+        """The decision with the trial's conduct (backfill, expansion) added; replay re-derives it the same way."""
         decision = self.decision(state, request)
         response = pb.GetDecisionResponse(trial=self.trial_message(state), decision=decision_to_proto(decision))
         plan = self.backfill_plan(state)
@@ -446,7 +450,10 @@ class TrialService(pb_grpc.TrialServiceServicer):
         corrected.dose = corrected.dose or current.dose
         if corrected.dose != current.dose:
             raise InputError("corrected.dose", "a patient's dose cannot be corrected; the given dose is the record")
-        current_call().reason = request.reason
+        call = current_call()
+        call.reason = request.reason
+        call.corrects_seq = next((e.audit_sequence for e in self.store.events(state.trial_id)
+                                  if e.version == current.recorded_version), None)
         return model.CORRECTION, pb.OutcomeCorrected(patient_id=request.patient_id, corrected=corrected,
                                                      reason=request.reason,
                                                      supersedes_version=current.recorded_version)
