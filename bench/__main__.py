@@ -8,12 +8,13 @@ import platform
 import sys
 from typing import Any, Callable
 
-from . import evaluate, fits, trials
+from . import evaluate, fits, simulation, trials
 
 BENCHMARKS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "fits": fits.run,
     "evaluate": evaluate.run,
     "trials": trials.run,
+    "simulation": simulation.run,
 }
 
 

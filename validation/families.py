@@ -20,12 +20,10 @@ from dosefinding.v1 import simulation_service_pb2 as spb
 from dosefinding_client import DoseFindingClient, design_from_stages
 from dosefinding_client.words import word_enum
 
+from .simulation_families import SIMULATION_ADAPTERS
+
 Case = dict[str, Any]
 Adapter = Callable[[DoseFindingClient, Case], dict[str, Any]]
-
-
-class Unsupported(Exception):
-    """A family this version of the suite does not evaluate yet."""
 
 
 def opt(message: Message, name: str) -> Any:
@@ -255,12 +253,6 @@ def escalation_dose_paths(client: DoseFindingClient, case: Case) -> dict[str, An
     return {"num_nodes": len(nodes), "nodes": nodes}
 
 
-def _not_yet(family: str) -> Adapter:
-    def refuse(client: DoseFindingClient, case: Case) -> dict[str, Any]:
-        raise Unsupported(f"family {family} is not supported yet (Monte Carlo simulation: issue 6)")
-    return refuse
-
-
 ADAPTERS: dict[str, Adapter] = {
     "escalation": escalation,
     "escalation_dose_paths": escalation_dose_paths,
@@ -274,7 +266,5 @@ ADAPTERS: dict[str, Adapter] = {
     "posterior_stopping": posterior_stopping,
     "posterior_stopping_table": posterior_stopping_table,
     "tree_stopping": tree_stopping,
-    "boin_get_oc": _not_yet("boin_get_oc"),
-    "dfcrm_crmsim": _not_yet("dfcrm_crmsim"),
-    "escalation_simulate": _not_yet("escalation_simulate"),
+    **SIMULATION_ADAPTERS,
 }

@@ -1,14 +1,130 @@
-"""``dosefinding.v1.SimulationService``: dose paths (and, with issue 6, simulation)."""
+"""``dosefinding.v1.SimulationService``: dose paths and Monte Carlo simulation.
+
+Translation only: requests become engine objects (:mod:`..engine.simulation`),
+engine results become messages.  ``SimulateTrials`` streams a progress
+message as each chunk of trials finishes, then the result.
+"""
 
 from __future__ import annotations
 
-import grpc
+import math
+from typing import Any, Iterator, Sequence
 
+import grpc
+from google.protobuf.message import Message
+
+from dosefinding.v1 import calculations_pb2 as calc
+from dosefinding.v1 import design_pb2
 from dosefinding.v1 import simulation_service_pb2 as pb
 from dosefinding.v1 import simulation_service_pb2_grpc as pb_grpc
+from dosefinding_client.words import enum_word
+from dosefinding_server.engine.errors import FieldViolation, InputError
 from dosefinding_server.engine.paths import dose_paths
+from dosefinding_server.engine.selector import Selector
+from dosefinding_server.engine.simulation import (
+    BoinOcDesign,
+    CrmSimDesign,
+    Estimate,
+    Progress,
+    Scenario,
+    TrialSettings,
+    Trials,
+    crmsim,
+    final,
+    get_oc,
+    shared_runner,
+    simulate_designs,
+)
+from dosefinding_server.engine.simulation.scenario import DEFAULT_MAX_DOSE_DECISIONS
+from dosefinding_server.engine.simulation.summary import StopCount
 
 from .translate import design_from_proto, outcomes_from_proto
+
+#: the most trials one call may simulate per design and scenario, and over all of them
+MAX_TRIALS, MAX_TOTAL_TRIALS = 1_000_000, 10_000_000
+#: the most trials a response may list (include_trials)
+MAX_LISTED_TRIALS = 100_000
+
+
+def _estimate(estimate: Estimate) -> pb.MonteCarloEstimate:
+    return pb.MonteCarloEstimate(value=estimate.value, mc_se=estimate.mc_se)
+
+
+def _trials(trials: Trials, with_estimate: bool = False) -> list[pb.SimulatedTrial]:
+    """Every trial of a table, in order."""
+    listed = []
+    reasons = trials.stop_reasons()
+    for i, reason in enumerate(reasons):
+        trial = pb.SimulatedTrial(patients=trials.n_at[i].tolist(), toxicities=trials.tox_at[i].tolist(),
+                                  efficacies=trials.eff_at[i].tolist(), stop_reason=reason.name)
+        if trials.recommended[i]:
+            trial.recommended_dose = int(trials.recommended[i])
+        if reason.stage_index is not None:
+            trial.stop_stage_index = reason.stage_index
+        if with_estimate and trials.estimate is not None:
+            trial.estimate = float(trials.estimate[i])
+        listed.append(trial)
+    return listed
+
+
+def _stop_counts(counts: Sequence[StopCount]) -> list[pb.StopReasonCount]:
+    listed = []
+    for stop in counts:
+        entry = pb.StopReasonCount(reason=stop.reason.name, count=stop.count, share=_estimate(stop.share))
+        if stop.reason.stage_index is not None:
+            entry.stage_index = stop.reason.stage_index
+        listed.append(entry)
+    return listed
+
+
+def _check_trials(count: int, field: str, jobs: int, include: bool) -> None:
+    """``count`` trials for each of ``jobs`` (design, scenario) pairs must stay within the limits."""
+    if not 1 <= count <= MAX_TRIALS:
+        raise InputError(field, f"{count} is outside 1..{MAX_TRIALS}")
+    if count * jobs > MAX_TOTAL_TRIALS:
+        raise InputError(field, f"{count} trials for each of {jobs} designs and scenarios is more than "
+                                f"{MAX_TOTAL_TRIALS} in all")
+    if include and count * jobs > MAX_LISTED_TRIALS:
+        raise InputError("include_trials", f"would list {count * jobs} trials; the limit is {MAX_LISTED_TRIALS}")
+
+
+def _designs(designs: Sequence[design_pb2.Design]) -> list[Selector]:
+    """The designs, with problems reported under ``designs[i]``."""
+    built = []
+    for index, design in enumerate(designs):
+        try:
+            built.append(design_from_proto(design))
+        except InputError as error:
+            moved = [FieldViolation(f"designs[{index}]" + v.field.removeprefix("design"), v.description)
+                     for v in error.violations]
+            raise InputError(moved[0].field, moved[0].description, *moved[1:]) from None
+    return built
+
+
+def _scenarios(scenarios: Sequence[pb.SimulationScenario]) -> list[Scenario]:
+    built = []
+    for index, scenario in enumerate(scenarios):
+        try:
+            built.append(Scenario(tuple(scenario.true_prob_tox), tuple(scenario.true_prob_eff) or None,
+                                  scenario.label, tuple(scenario.correct_doses)))
+        except InputError as error:
+            raise error.prefixed(f"scenarios[{index}]") from None
+    return built
+
+
+def _optional(message: Message, name: str, default: Any) -> Any:
+    """An optional field's value, or ``default`` (the R default) when it is absent."""
+    return getattr(message, name) if message.HasField(name) else default
+
+
+def _settings(request: pb.SimulateTrialsRequest) -> TrialSettings:
+    """escalation's settings; ``max_dose_decisions`` 0 means no limit."""
+    return TrialSettings(
+        cohort_size=_optional(request, "cohort_size", 3),
+        max_patients=_optional(request, "max_patients", None),
+        start_dose=_optional(request, "start_dose", None),
+        max_dose_decisions=_optional(request, "max_dose_decisions", DEFAULT_MAX_DOSE_DECISIONS) or None,
+    )
 
 
 class SimulationService(pb_grpc.SimulationServiceServicer):
@@ -28,4 +144,94 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
                 entry.parent_id = node.parent_id
             if node.next_dose is not None:
                 entry.next_dose = node.next_dose
+        return response
+
+    def SimulateTrials(self, request: pb.SimulateTrialsRequest, context: grpc.ServicerContext
+                       ) -> Iterator[pb.SimulateTrialsResponse]:
+        designs, scenarios = _designs(request.designs), _scenarios(request.scenarios)
+        _check_trials(request.num_trials, "num_trials", len(designs) * len(scenarios), request.include_trials)
+        events = simulate_designs(
+            designs, scenarios, _settings(request), request.num_trials, request.seed,
+            target=request.target if request.HasField("target") else None,
+            runner=shared_runner(request.workers), chunk_size=request.chunk_size or None,
+        )
+        for event in events:
+            if isinstance(event, Progress):
+                yield pb.SimulateTrialsResponse(progress=pb.SimulationProgress(
+                    trials_done=event.done, trials_total=event.total))
+                continue
+            result = pb.SimulationResult(num_trials=event.num_trials, seed=event.seed)
+            for pair in event.pairs:
+                s = pair.summary
+                summary = result.summaries.add(
+                    design_index=pair.design_index, scenario_index=pair.scenario_index,
+                    scenario_label=scenarios[pair.scenario_index].label, prob_no_dose=_estimate(s.prob_no_dose),
+                    correct_doses=s.correct_doses, mean_sample_size=_estimate(s.mean_sample_size),
+                    mean_toxicities=_estimate(s.mean_toxicities), stop_reasons=_stop_counts(s.stop_reasons),
+                )
+                for dose in s.doses:
+                    entry = summary.doses.add(
+                        dose=dose.dose, prob_recommend=_estimate(dose.prob_recommend),
+                        mean_patients=_estimate(dose.mean_patients), mean_toxicities=_estimate(dose.mean_toxicities),
+                        prob_administer=_estimate(dose.prob_administer))
+                    if dose.mean_efficacies is not None:
+                        entry.mean_efficacies.CopyFrom(_estimate(dose.mean_efficacies))
+                for name in ("prob_correct_selection", "mean_efficacies", "prob_overdosed"):
+                    value = getattr(s, name)
+                    if value is not None:
+                        getattr(summary, name).CopyFrom(_estimate(value))
+                if request.include_trials:
+                    summary.trials.extend(_trials(pair.trials))
+            yield pb.SimulateTrialsResponse(result=result)
+
+    def SimulateBoinOperatingCharacteristics(
+        self, request: pb.SimulateBoinOperatingCharacteristicsRequest, context: grpc.ServicerContext,
+    ) -> pb.SimulateBoinOperatingCharacteristicsResponse:
+        _check_trials(request.ntrial, "ntrial", 1, request.include_trials)
+        design = BoinOcDesign(
+            target=request.target, ncohort=request.ncohort, cohortsize=request.cohortsize,
+            n_earlystop=_optional(request, "n_earlystop", 100), startdose=_optional(request, "startdose", 1),
+            titration=request.titration, p_saf=_optional(request, "p_saf", None),
+            p_tox=_optional(request, "p_tox", None), cutoff_eli=_optional(request, "cutoff_eli", 0.95),
+            extrasafe=request.extrasafe, offset=_optional(request, "offset", 0.05), bound_mtd=request.bound_mtd,
+        )
+        oc = final(get_oc(design, tuple(request.p_true), request.ntrial, request.seed,
+                          runner=shared_runner(request.workers), chunk_size=request.chunk_size or None))
+        response = pb.SimulateBoinOperatingCharacteristicsResponse(
+            ntrial=oc.ntrial, totaltox=_estimate(oc.totaltox), totaln=_estimate(oc.totaln),
+            percentstop=_estimate(oc.percentstop), stop_reasons=_stop_counts(oc.stop_reasons),
+        )
+        for dose, (sel, patients, tox) in enumerate(zip(oc.selpercent, oc.npatients, oc.ntox), 1):
+            response.doses.add(dose=dose, selpercent=_estimate(sel), npatients=_estimate(patients),
+                               ntox=_estimate(tox))
+        if oc.overdose60 is not None and oc.overdose80 is not None:
+            response.overdose60.CopyFrom(_estimate(oc.overdose60))
+            response.overdose80.CopyFrom(_estimate(oc.overdose80))
+        if request.include_trials:
+            response.trials.extend(_trials(oc.trials))
+        return response
+
+    def SimulateCrm(self, request: pb.SimulateCrmRequest, context: grpc.ServicerContext) -> pb.SimulateCrmResponse:
+        _check_trials(request.nsim, "nsim", 1, request.include_trials)
+        start = request.WhichOneof("x0")
+        if start is None:
+            raise InputError("x0", "set start_level (one-stage CRM) or initial_design (two-stage CRM)")
+        x0 = request.start_level if start == "start_level" else tuple(request.initial_design.levels)
+        design = CrmSimDesign(
+            prior=tuple(request.prior), target=request.target, n=request.n, x0=x0,
+            mcohort=_optional(request, "mcohort", 1), restrict=_optional(request, "restrict", True),
+            method=enum_word(calc.CrmMethod.DESCRIPTOR, request.method) or "bayes",
+            model=enum_word(design_pb2.CrmModel.DESCRIPTOR, request.model) or "empiric",
+            intcpt=_optional(request, "intcpt", 3.0), scale=_optional(request, "scale", math.sqrt(1.34)),
+        )
+        sim = final(crmsim(design, tuple(request.pi), request.nsim, request.seed,
+                           runner=shared_runner(request.workers), chunk_size=request.chunk_size or None))
+        response = pb.SimulateCrmResponse(
+            nsim=sim.nsim, final_est_mean=_estimate(sim.final_est_mean), final_est_sd=_estimate(sim.final_est_sd),
+            mle_approximated=sim.mle_approximated, stop_reasons=_stop_counts(sim.stop_reasons),
+        )
+        for dose, (mtd, level, tox) in enumerate(zip(sim.mtd, sim.level, sim.tox), 1):
+            response.doses.add(dose=dose, mtd=_estimate(mtd), level=_estimate(level), tox=_estimate(tox))
+        if request.include_trials:
+            response.trials.extend(_trials(sim.trials, with_estimate=True))
         return response

@@ -13,7 +13,6 @@ Each stage also declares what of the outcomes its own decision reads
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar, Hashable
@@ -41,7 +40,7 @@ class Feature(Enum):
     """
 
     SEQUENCE = "sequence"  # every patient, in order (the safe default)
-    COUNTS = "counts"  # per dose, how many patients had each (toxicity, efficacy) outcome
+    COUNTS = "counts"  # per dose, how many patients had each (toxicity, efficacy) outcome, by phase
     LAST_DOSE = "last_dose"  # the dose given last
     OWN_STATE = "own_state"  # what the stage's own_state() returns (order-sensitive)
 
@@ -96,8 +95,7 @@ class Selector(ABC):
         reads = frozenset().union(*(stage.reads for stage in stages))
         if Feature.SEQUENCE in reads:
             return outcomes.patients
-        counts = (frozenset(Counter((p.dose, p.toxicity, p.efficacy) for p in outcomes.patients).items())
-                  if Feature.COUNTS in reads else None)
+        counts = _outcome_counts(outcomes) if Feature.COUNTS in reads else None
         last = outcomes.last_dose if Feature.LAST_DOSE in reads else None
         own = tuple(stage.own_state(outcomes) for stage in stages if Feature.OWN_STATE in stage.reads)
         return counts, last, own
@@ -146,3 +144,12 @@ def require_dose_ref(dose: "int | str", field_name: str, allowed: tuple[str, ...
         require(dose in allowed, field_name, f"{dose!r} is not one of {', '.join(allowed)} or a dose level")
     else:
         require(dose >= 1, field_name, f"dose level {dose} is not 1 or more")
+
+
+def _outcome_counts(outcomes: Outcomes) -> frozenset[tuple[tuple[int, bool, bool | None, str], int]]:
+    """How many patients had each (dose, toxicity, efficacy) in each phase: :attr:`Feature.COUNTS`."""
+    counts: dict[tuple[int, bool, bool | None, str], int] = {}
+    for p in outcomes.patients:
+        outcome = (p.dose, p.toxicity, p.efficacy, p.phase)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return frozenset(counts.items())

@@ -116,8 +116,21 @@ def select_mtd(
     p_tox = 1.4 * target if p_tox is None else p_tox
     if bound_mtd:
         require(target < p_tox < 1.0, "p_tox", f"{p_tox} is not between the target {target} and 1")
-    mtd = _select(target, npts, ntox, cutoff_eli, extrasafe, offset, p_tox if bound_mtd else None)
+    mtd = mtd_dose(target, npts, ntox, cutoff_eli=cutoff_eli, extrasafe=extrasafe, offset=offset,
+                   bound_mtd=bound_mtd, p_tox=p_tox)
     return BoinMtd(mtd, *_summaries(target, npts, ntox))
+
+
+def mtd_dose(target: float, npts: Sequence[int], ntox: Sequence[int], *, cutoff_eli: float = 0.95,
+             extrasafe: bool = False, offset: float = 0.05, bound_mtd: bool = False,
+             p_tox: float | None = None) -> int | None:
+    """The MTD of :func:`select_mtd` alone (``None``: R's 99), without its checks or per-dose summaries.
+
+    For callers that checked their settings once and select many times
+    (``get.oc`` selects at the end of every simulated trial).
+    """
+    p_tox = 1.4 * target if p_tox is None else p_tox
+    return _select(target, npts, ntox, cutoff_eli, extrasafe, offset, p_tox if bound_mtd else None)
 
 
 def _select(target: float, npts: Sequence[int], ntox: Sequence[int], cutoff_eli: float,

@@ -1,0 +1,214 @@
+"""The memoised state graph that simulated trials walk: one decision per distinct sufficient state.
+
+A simulated trial is a walk: after each cohort the design is fitted to all
+outcomes so far and names the next dose.  Most designs depend on the
+outcomes only through a small sufficient state (per-dose counts, the dose
+given last; :meth:`..selector.Selector.state_key`), so thousands of trials
+pass through a few thousand distinct states.  The graph holds one node per
+distinct key, with the decision there, and the transitions seen so far
+from a node under a cohort's outcomes; each decision is computed once, from
+the first state that reaches its key.  Because the key is sufficient (equal
+keys, equal decisions; still equal once the same patients are added), which
+trial first reaches a key cannot change any result: trials agree with
+fitting each of them from scratch, however they are split into chunks.
+
+A :class:`Rule` says how to key and decide; the graph only memoises.  One
+graph per rule is kept per process (:func:`graph_for`) and reused by every
+chunk that process runs; a lock serialises chunks that share it.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Hashable
+
+import numpy as np
+
+
+#: graphs kept per process (least recently used first out)
+GRAPHS_PER_PROCESS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """The decision at a state: the next dose (``None``: none), whether to go on, who stopped it, and the
+    model's parameter estimate there (for rules that report it)."""
+
+    dose: int | None
+    continues: bool
+    stopped_by: Hashable = None
+    estimate: float | None = None
+
+
+#: a cohort: its dose and each patient's (toxicity, efficacy) in order (efficacy ``None`` when not read)
+Cohort = tuple[int, tuple[tuple[bool, bool | None], ...]]
+
+
+class Rule(ABC):
+    """How a simulated design represents, keys and decides its states (hashable: it names its graph).
+
+    A state is whatever the rule needs to decide (the outcomes so far, or
+    just counts); :meth:`key` must be sufficient: states with equal keys get
+    equal steps, and still have equal keys once the same cohort is added.
+    """
+
+    #: number of dose levels
+    num_doses: int
+    #: whether patients carry an efficacy outcome that the rule reads
+    efficacy: bool
+    #: whether the rule's states ignore the order of patients within a cohort
+    exchangeable: bool
+
+    @abstractmethod
+    def initial(self) -> Any:
+        """The state before any patient."""
+
+    @abstractmethod
+    def extend(self, state: Any, cohort: Cohort) -> Any:
+        """The state after ``cohort``."""
+
+    @abstractmethod
+    def key(self, state: Any) -> Hashable:
+        """A sufficient key of ``state`` for this rule."""
+
+    @abstractmethod
+    def step(self, state: Any) -> Step:
+        """The decision at ``state``."""
+
+
+class _Column:
+    """A growable numpy column (amortised doubling), so that a step can gather decisions by node id."""
+
+    def __init__(self, dtype: type) -> None:
+        self.values = np.zeros(64, dtype=dtype)
+        self.size = 0
+
+    def append(self, value: object) -> None:
+        if self.size == len(self.values):
+            self.values = np.concatenate([self.values, np.zeros_like(self.values)])
+        self.values[self.size] = value
+        self.size += 1
+
+
+class StateGraph:
+    """Nodes (distinct states with their decisions) and the transitions between them."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.lock = threading.Lock()
+        self._by_key: dict[Hashable, int] = {}
+        self.states: list[Any] = []
+        self.steps: list[Step] = []
+        self._dose = _Column(np.int32)  # 0 = no dose
+        self._goes_on = _Column(np.bool_)  # continues and names a dose
+        self._transitions: dict[tuple[int, int], int] = {}
+        self.root = self._node(rule.initial())
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def dose(self) -> np.ndarray:
+        """The next dose at each node (0 for none)."""
+        return self._dose.values
+
+    @property
+    def goes_on(self) -> np.ndarray:
+        """Whether the trial goes on from each node (it continues and names a dose)."""
+        return self._goes_on.values
+
+    def _node(self, state: Any) -> int:
+        key = self.rule.key(state)
+        node = self._by_key.get(key)
+        if node is None:
+            step = self.rule.step(state)
+            node = self._by_key[key] = len(self.steps)
+            self.states.append(state)
+            self.steps.append(step)
+            self._dose.append(step.dose or 0)
+            self._goes_on.append(step.continues and step.dose is not None)
+        return node
+
+    def advance(self, nodes: np.ndarray, doses: np.ndarray, tox: np.ndarray, eff: np.ndarray | None) -> np.ndarray:
+        """The node each trial reaches after a cohort at ``doses`` with outcomes ``tox`` (and ``eff``).
+
+        ``tox`` and ``eff`` are boolean (trials × cohort size).  New states
+        are decided here, each once.
+        """
+        codes = _cohort_codes(doses, tox, eff, self.rule.exchangeable)
+        distinct_codes, code_index = np.unique(codes, return_inverse=True)
+        pairs = nodes.astype(np.int64) * len(distinct_codes) + code_index
+        distinct_pairs, pair_index = np.unique(pairs, return_inverse=True)
+        size = tox.shape[1]
+        children = np.empty(len(distinct_pairs), dtype=np.int64)
+        for i, pair in enumerate(distinct_pairs.tolist()):
+            node, code = divmod(pair, len(distinct_codes))
+            transition = (node, int(distinct_codes[code]))
+            child = self._transitions.get(transition)
+            if child is None:
+                cohort = _cohort(transition[1], size, self.rule.efficacy, self.rule.exchangeable)
+                child = self._transitions[transition] = self._node(self.rule.extend(self.states[node], cohort))
+            children[i] = child
+        return children[pair_index]
+
+
+# A cohort's outcomes packed into one integer: the dose, then, when the order within the cohort matters,
+# one toxicity bit and one efficacy bit per patient, or, when it does not, the count of each outcome.
+
+def _cohort_codes(doses: np.ndarray, tox: np.ndarray, eff: np.ndarray | None, exchangeable: bool) -> np.ndarray:
+    size = tox.shape[1]
+    both = eff is not None
+    if exchangeable:
+        base = size + 1
+        if both:
+            assert eff is not None
+            pattern = (((tox & eff).sum(1) * base + (tox & ~eff).sum(1)) * base + (~tox & eff).sum(1))
+            width = base**3
+        else:
+            pattern, width = tox.sum(1), base
+    else:
+        weights = 1 << np.arange(size, dtype=np.int64)
+        pattern = tox @ weights + ((eff @ weights) << size if both else 0)
+        width = 1 << (2 * size if both else size)
+    return doses.astype(np.int64) * width + pattern
+
+
+def _cohort(code: int, size: int, efficacy: bool, exchangeable: bool) -> Cohort:
+    """The cohort a code stands for (for exchangeable codes, in one canonical order)."""
+    outcomes: list[tuple[bool, bool | None]]
+    if exchangeable:
+        base = size + 1
+        if efficacy:
+            dose, pattern = divmod(code, base**3)
+            both, rest = divmod(pattern, base**2)
+            tox_only, eff_only = divmod(rest, base)
+            neither = size - both - tox_only - eff_only
+            outcomes = [(False, False)] * neither + [(False, True)] * eff_only + \
+                [(True, False)] * tox_only + [(True, True)] * both
+        else:
+            dose, toxicities = divmod(code, base)
+            outcomes = [(False, None)] * (size - toxicities) + [(True, None)] * toxicities
+    else:
+        dose, pattern = divmod(code, 1 << (2 * size if efficacy else size))
+        outcomes = [(bool(pattern >> j & 1), bool(pattern >> (size + j) & 1) if efficacy else None)
+                    for j in range(size)]
+    return dose, tuple(outcomes)
+
+
+_graphs: OrderedDict[Rule, StateGraph] = OrderedDict()
+_graphs_lock = threading.Lock()
+
+
+def graph_for(rule: Rule) -> StateGraph:
+    """This process's graph for ``rule``, kept across chunks and calls (a few graphs at most)."""
+    with _graphs_lock:
+        graph = _graphs.get(rule)
+        if graph is None:
+            graph = _graphs[rule] = StateGraph(rule)
+            while len(_graphs) > GRAPHS_PER_PROCESS:
+                _graphs.popitem(last=False)
+        _graphs.move_to_end(rule)
+        return graph
