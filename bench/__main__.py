@@ -8,13 +8,14 @@ import platform
 import sys
 from typing import Any, Callable
 
-from . import evaluate, fits, simulation, trials
+from . import dose_paths, evaluate, fits, simulation, trials
 
 BENCHMARKS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "fits": fits.run,
     "evaluate": evaluate.run,
     "trials": trials.run,
     "simulation": simulation.run,
+    "dose_paths": dose_paths.run,
 }
 
 

@@ -55,3 +55,11 @@ def test_paths_prints_the_tree(run):
     assert code == 0
     assert out.splitlines()[0] == "(now) -> dose 2"
     assert len(out.splitlines()) == 5
+
+
+def test_table_prints_the_decision_boundaries(run, tmp_path):
+    design = tmp_path / "boin.json"
+    design.write_text('[{"stage": "boin", "num_doses": 5, "target": 0.3}]')
+    code, out, _ = run("table", str(design), "--dose", "2", "--max-n", "6")
+    assert code == 0
+    assert out.splitlines()[3].split() == ["3", "0", "2", "3"]

@@ -46,6 +46,13 @@ def register(commands: Any) -> None:
     skeleton.add_argument("--intcpt", type=float)
     skeleton.set_defaults(handler=calibrate, render=lambda r: "skeleton: " + ", ".join(f"{p:.4f}" for p in r.skeleton))
 
+    decisions = commands.add_parser("table", help="a protocol's decision table for any design")
+    decisions.add_argument("design")
+    decisions.add_argument("--dose", type=int, required=True, help="the current dose")
+    decisions.add_argument("--max-n", type=int, default=12, help="patients at the dose (rows 1..N)")
+    decisions.add_argument("--previous", default="", help="outcomes before the patients at the dose")
+    decisions.set_defaults(handler=decision_table, render=render_decision_table)
+
     paths = commands.add_parser("paths", help="all dose paths for the next cohorts")
     paths.add_argument("design")
     paths.add_argument("cohort_sizes", type=int, nargs="+")
@@ -108,3 +115,20 @@ def render_paths(response: spb.GetDosePathsResponse) -> str:
         verdict = f"dose {dose}" if dose is not None else "no dose"
         lines.append(f"{'  ' * node.depth}{label} -> {verdict}{'' if node.continue_trial else ', stop'}")
     return "\n".join(lines)
+
+
+def decision_table(client: DoseFindingClient, args: argparse.Namespace) -> dpb.GetDecisionTableResponse:
+    request = dpb.GetDecisionTableRequest(
+        design=load_design(args.design), dose=args.dose, max_n=args.max_n,
+        previous_outcomes=outcomes_pb2.Outcomes(outcome_string=args.previous))
+    return client.call(client.decisions.GetDecisionTable, request)
+
+
+def render_decision_table(response: dpb.GetDecisionTableResponse) -> str:
+    def bound(row: dpb.DecisionTableRow, name: str) -> str:
+        value = render.optional(row, name)
+        return "-" if value is None else str(value)
+    rows = [[r.n, bound(r, "escalate_if_le"), bound(r, "deescalate_if_ge"), bound(r, "eliminate_if_ge")]
+            for r in response.rows]
+    return render.table(["patients at dose", "escalate if tox <=", "de-escalate if tox >=",
+                         "eliminate if tox >="], rows)

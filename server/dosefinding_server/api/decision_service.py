@@ -16,6 +16,7 @@ from dosefinding.v1 import calculations_pb2 as calc
 from dosefinding.v1 import decision_service_pb2 as pb
 from dosefinding.v1 import decision_service_pb2_grpc as pb_grpc
 from dosefinding_server.engine.decision import decide
+from dosefinding_server.engine.decision_table import Action, decision_table
 from dosefinding_server.engine.errors import InputError
 from dosefinding_server.engine.numerics import boin_boundary, boin_comb, boin_mtd, dfcrm, getprior
 from dosefinding_server.engine.stopping.posterior import PosteriorRule, Rule
@@ -184,3 +185,20 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
             doses_reachable=list(result.doses_reachable), stop=result.stop, nodes=result.nodes)
         _set(response, "recommended_dose", result.recommended_dose)
         return response
+
+    def GetDecisionTable(self, request: pb.GetDecisionTableRequest, context: grpc.ServicerContext
+                         ) -> pb.GetDecisionTableResponse:
+        design = design_from_proto(request.design)
+        previous = outcomes_from_proto(request.previous_outcomes, design, "previous_outcomes")
+        response = pb.GetDecisionTableResponse()
+        for row in decision_table(design, request.dose, request.max_n, previous):
+            entry = response.rows.add(n=row.n)
+            for name in ("escalate_if_le", "deescalate_if_ge", "eliminate_if_ge"):
+                _set(entry, name, getattr(row, name))
+            for cell in row.cells:
+                _set(entry.cells.add(toxicities=cell.toxicities, action=_ACTIONS[cell.action]),
+                     "next_dose", cell.next_dose)
+        return response
+
+
+_ACTIONS = {action: pb.DoseAction.Value(f"DOSE_ACTION_{action.name}") for action in Action}

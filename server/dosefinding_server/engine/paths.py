@@ -4,15 +4,19 @@ Each cohort of size c at the recommended dose branches into c + 1 outcomes
 (N...N, N...NT, ..., T...T; escalation's ``get_dose_paths``).  A node has
 children only while its fit continues (the root also when the caller fixes its
 next dose).  Nodes are listed depth first.
+
+Identical subtrees are shared: outcomes with the same sufficient state
+(:meth:`Selector.state_key`) have the same future, so the subtree below a
+(state, depth) pair is built once, with pathways relative to its root, and
+copied wherever that pair recurs; each distinct state is fitted once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Hashable, Sequence
 
 from .errors import InputError
-from .fit import Fit
 from .outcomes import Outcomes, Patient
 from .selector import Selector
 
@@ -32,6 +36,16 @@ class PathNode:
     continues: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Relative:
+    """A node of a shared subtree: cohorts below the subtree's root, parent index, decision."""
+
+    cohorts: tuple[str, ...]
+    parent: int | None
+    next_dose: int | None
+    continues: bool
+
+
 def cohort_outcomes(dose: int, size: int) -> list[list[Patient]]:
     """The c + 1 distinguishable outcomes of a cohort, fewest toxicities first."""
     return [[Patient(dose, i >= size - tox) for i in range(size)] for tox in range(size + 1)]
@@ -46,6 +60,46 @@ def count_nodes_bound(cohort_sizes: Sequence[int]) -> int:
     return total
 
 
+class _Tree:
+    """Builds one tree, sharing subtrees and fits by sufficient state."""
+
+    def __init__(self, design: Selector, cohort_sizes: Sequence[int]) -> None:
+        self.design = design
+        self.cohort_sizes = tuple(cohort_sizes)
+        self.decisions: dict[Hashable, tuple[int | None, bool]] = {}
+        self.subtrees: dict[tuple[Hashable, int], list[_Relative]] = {}
+
+    def decision(self, outcomes: Outcomes, key: Hashable) -> tuple[int | None, bool]:
+        found = self.decisions.get(key)
+        if found is None:
+            fit = self.design.fit(outcomes)
+            found = self.decisions[key] = (fit.recommended_dose(), fit.continues())
+        return found
+
+    def below(self, outcomes: Outcomes, depth: int, dose: int | None, branches: bool) -> list[_Relative]:
+        """The descendants of a node (not the node itself), relative to it."""
+        if depth == len(self.cohort_sizes) or dose is None or not branches:
+            return []
+        nodes: list[_Relative] = []
+        for cohort in cohort_outcomes(dose, self.cohort_sizes[depth]):
+            label = f"{dose}" + "".join("T" if p.toxicity else "N" for p in cohort)
+            child = outcomes.extended(cohort)
+            key = self.design.state_key(child)
+            here = len(nodes)
+            nodes.append(_Relative((label,), None, *self.decision(child, key)))
+            nodes.extend(_Relative((label, *n.cohorts), here + 1 + n.parent if n.parent is not None else here,
+                                   n.next_dose, n.continues)
+                         for n in self.subtree(child, key, depth + 1))
+        return nodes
+
+    def subtree(self, outcomes: Outcomes, key: Hashable, depth: int) -> list[_Relative]:
+        shared = self.subtrees.get((key, depth))
+        if shared is None:
+            dose, continues = self.decision(outcomes, key)
+            shared = self.subtrees[(key, depth)] = self.below(outcomes, depth, dose, continues)
+        return shared
+
+
 def dose_paths(
     design: Selector,
     previous: Outcomes,
@@ -58,21 +112,20 @@ def dose_paths(
             raise InputError(f"cohort_sizes[{index}]", f"cohort size {size} is not 1 or more")
     if count_nodes_bound(cohort_sizes) > MAX_NODES:
         raise InputError("cohort_sizes", f"the tree could exceed {MAX_NODES} nodes; ask for fewer cohorts")
-    nodes: list[PathNode] = []
-    previous_len = previous.num_patients
-
-    def visit(outcomes: Outcomes, fit: Fit, parent_id: int | None, depth: int, dose: int | None) -> None:
-        node_id = len(nodes) + 1
-        pathway = Outcomes(outcomes.patients[previous_len:]).to_string()
-        nodes.append(PathNode(node_id, parent_id, depth, pathway, outcomes.to_string(), dose, fit.continues()))
-        branches = depth == 0 and next_dose is not None or fit.continues()
-        if depth == len(cohort_sizes) or dose is None or not branches:
-            return
-        for cohort in cohort_outcomes(dose, cohort_sizes[depth]):
-            child = outcomes.extended(cohort)
-            child_fit = design.fit(child)
-            visit(child, child_fit, node_id, depth + 1, child_fit.recommended_dose())
-
-    root = design.fit(previous)
-    visit(previous, root, None, 0, next_dose if next_dose is not None else root.recommended_dose())
+    tree = _Tree(design, cohort_sizes)
+    dose, continues = tree.decision(previous, design.state_key(previous))
+    root_dose = next_dose if next_dose is not None else dose
+    prefix = previous.to_string()
+    nodes = [PathNode(1, None, 0, "", prefix, root_dose, continues)]
+    for relative in tree.below(previous, 0, root_dose, continues or next_dose is not None):
+        pathway = " ".join(relative.cohorts)
+        nodes.append(PathNode(
+            node_id=len(nodes) + 1,
+            parent_id=1 if relative.parent is None else relative.parent + 2,
+            depth=len(relative.cohorts),
+            pathway=pathway,
+            outcomes=f"{prefix} {pathway}" if prefix else pathway,
+            next_dose=relative.next_dose,
+            continues=relative.continues,
+        ))
     return nodes
