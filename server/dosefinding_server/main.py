@@ -1,8 +1,11 @@
-"""``dosefinding-server``: run the service, or generate its audit signing key.
+"""``dosefinding-server``: run the service, generate its audit signing key, or rotate that key.
 
 ``dosefinding-server [--listen HOST:PORT] [--data-dir DIR] [--insecure] ...``
 serves; ``dosefinding-server keygen --out PATH`` writes a new Ed25519 signing
-key (mode 0600) and prints its public key and fingerprint.  Insecure
+key (mode 0600) and prints its public key and fingerprint;
+``dosefinding-server rotate-key --data-dir DIR --new-key PATH`` (server
+stopped) records the hand-over to that key in the audit log and installs it
+as the data directory's signing key.  Insecure
 (plaintext) mode exists only when asked for with ``--insecure`` and only on a
 loopback address, and the server says so loudly at start.
 """
@@ -20,7 +23,7 @@ from pathlib import Path
 import structlog
 from cryptography.hazmat.primitives import serialization
 
-from .api.server import build_server
+from .api.server import KEY_ARCHIVE_DIR, build_server, rotate_signing_key
 from .audit.errors import AuditError
 from .audit.signing import generate_private_key, key_id, save_private_key
 from .config import Config, ConfigError, add_flags, load
@@ -50,6 +53,28 @@ def keygen(out: str) -> int:
     print(public.decode().strip())
     print(f"key id (SHA-256 fingerprint): {key_id(key.public_key())}")
     print(f"private key: {out} (mode 0600); public key: {Path(out).with_suffix('.pub')}")
+    return 0
+
+
+def rotate_key(argv: list[str]) -> int:
+    """``rotate-key``: the log records the hand-over, endorsed by the old key; the new key signs from now on."""
+    parser = argparse.ArgumentParser(prog="dosefinding-server rotate-key",
+                                     description="Rotate the audit signing key of a stopped server.")
+    parser.add_argument("--data-dir", required=True, help="the server's data directory")
+    parser.add_argument("--new-key", required=True, help="the new private key (from `dosefinding-server keygen`)")
+    parser.add_argument("--signing-key", help="the current signing key (default DATA_DIR/audit-signing-key.pem); "
+                                              "the new key is installed in its place")
+    args = parser.parse_args(argv)
+    config = Config(data_dir=args.data_dir, signing_key=args.signing_key)
+    try:
+        checkpoint = rotate_signing_key(config, args.new_key)
+    except (AuditError, StorageError, OSError, ValueError) as error:
+        print(f"dosefinding-server rotate-key: {error}", file=sys.stderr)
+        return 1
+    print(f"signing key rotated: the log now has {checkpoint.tree_size} records; the checkpoint covering the "
+          f"rotation is signed by key {checkpoint.key_id}")
+    print(f"installed as {config.signing_key_path}; the retired public key is kept in "
+          f"{Path(args.data_dir) / KEY_ARCHIVE_DIR}")
     return 0
 
 
@@ -85,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="dosefinding-server keygen")
         parser.add_argument("--out", required=True, help="path of the private key to write")
         return keygen(parser.parse_args(argv[1:]).out)
+    if argv[:1] == ["rotate-key"]:
+        return rotate_key(argv[1:])
     parser = argparse.ArgumentParser(prog="dosefinding-server", description=__doc__.splitlines()[0])
     add_flags(parser)
     parser.add_argument("--ready-file", help="write the bound address here (JSON) once serving")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import grpc
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from dosefinding.v1 import audit_pb2
 from dosefinding.v1 import audit_service_pb2 as pb
 from dosefinding.v1 import audit_service_pb2_grpc as pb_grpc
 from dosefinding_server.audit import export
-from dosefinding_server.audit.canonical import parse_utc_timestamp
+from dosefinding_server.audit.canonical import parse_utc_timestamp, utc_timestamp
 from dosefinding_server.audit.log import AuditLog
 from dosefinding_server.audit.signing import Checkpoint
 from dosefinding_server.audit.verify import verify_log
@@ -34,19 +35,21 @@ def checkpoint_message(checkpoint: Checkpoint) -> audit_pb2.Checkpoint:
 
 
 def checkpoint_from_message(message: audit_pb2.Checkpoint) -> Checkpoint:
-    return Checkpoint.from_json({
-        "tree_size": message.tree_size, "root_hash": message.root_hash.hex(),
-        "signed_at": message.signed_at.ToJsonString(), "key_id": message.key_id,
-        "signature": message.signature.hex(),
-    })
+    """The checkpoint a caller sent; ``signed_at`` in the signed (always 6-digit) form, which
+    ``Timestamp.ToJsonString`` would shorten to 0, 3 or 9 digits for some instants."""
+    return Checkpoint(message.tree_size, message.root_hash,
+                      utc_timestamp(message.signed_at.ToDatetime(tzinfo=timezone.utc)), message.key_id,
+                      message.signature)
 
 
 class AuditService(pb_grpc.AuditServiceServicer):
     """Read-only review of the audit log."""
 
-    def __init__(self, audit: AuditLog, replayer: Replayer) -> None:
+    def __init__(self, audit: AuditLog, replayer: Replayer, public_keys: Iterable[Ed25519PublicKey] = ()) -> None:
         self.audit = audit
         self.replayer = replayer
+        #: Trusted outright besides the active key: retired keys, so a rotated log still verifies from its first key.
+        self.public_keys = tuple(public_keys)
 
     def GetLatestCheckpoint(self, request: pb.GetLatestCheckpointRequest, context: grpc.ServicerContext
                             ) -> pb.GetLatestCheckpointResponse:
@@ -86,7 +89,7 @@ class AuditService(pb_grpc.AuditServiceServicer):
 
     def VerifyLog(self, request: pb.VerifyLogRequest, context: grpc.ServicerContext) -> pb.VerifyLogResponse:
         trusted = checkpoint_from_message(request.trusted_checkpoint) if request.HasField("trusted_checkpoint") else None
-        report = verify_log(self.audit.storage, trusted, public_keys=[self.audit.public_key])
+        report = verify_log(self.audit.storage, trusted, public_keys=[self.audit.public_key, *self.public_keys])
         response = pb.VerifyLogResponse(ok=report.ok, records=report.records, checkpoints=report.checkpoints,
                                         signed_records=report.signed_records, root_hash=report.root_hash,
                                         problem=report.problem or "")

@@ -6,12 +6,15 @@ its right to call the method; the servicer, with a :class:`Call` context; for
 audited methods, the servicer's writes and the audit record committed together
 and durably *before* the reply, whose receipt is placed in the response;
 refused input as ``INVALID_ARGUMENT`` with field violations; and one structlog
-event (request id, method, trial, principal, latency, outcome).  Request and
-response bodies are never logged; they are in the audit log.
+event (request id, method, trial, principal, latency, outcome, and for audited
+calls ``audit_ms``: the time spent making the audit record and waiting for
+its durable commit).
+Request and response bodies are never logged; they are in the audit log.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -56,6 +59,7 @@ class CallInterceptor(grpc.ServerInterceptor):
     def __init__(self, authenticator: Authenticator, audit: AuditLog) -> None:
         self.authenticator = authenticator
         self.audit = audit
+        self._commit_timing = threading.local()
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
@@ -98,6 +102,7 @@ class CallInterceptor(grpc.ServerInterceptor):
         request_id = _request_id(context)
         context.set_trailing_metadata(((REQUEST_ID_KEY, request_id),))
         principal_name, trial_id = auditing.UNAUTHENTICATED_PRINCIPAL, None
+        self._commit_timing.ms = None
         try:
             principal = self._admit(method, request, context)
             principal_name = principal.name
@@ -113,11 +118,12 @@ class CallInterceptor(grpc.ServerInterceptor):
                 leave(token)
                 trial_id = call.trial_id or getattr(request, "trial_id", None) or None
         except Refused as refused:
-            self._log(method, request_id, principal_name, trial_id, started, refused.code.name, context)
+            self._log(method, request_id, principal_name, trial_id, started, refused.code.name, context,
+                      self._commit_timing.ms)
             if refused.status is not None:
                 context.abort_with_status(refused.status)
             context.abort(refused.code, refused.message)
-        self._log(method, request_id, principal_name, trial_id, started, "OK", context)
+        self._log(method, request_id, principal_name, trial_id, started, "OK", context, self._commit_timing.ms)
 
     def _admit(self, method: str, request: Any, context: grpc.ServicerContext) -> Principal:
         try:
@@ -157,6 +163,7 @@ class CallInterceptor(grpc.ServerInterceptor):
 
     def _commit(self, call: Call, request: Any, response: Any) -> None:
         """Make the servicer's writes and the audit record durable together, then hand out the receipt."""
+        waiting = time.perf_counter()
         record = auditing.entry(call, call.method, call.principal.name, request, auditing.message_bytes(response))
         try:
             receipt = self.audit.append_durable(record, call.run_writes if call.writes else None)
@@ -164,6 +171,8 @@ class CallInterceptor(grpc.ServerInterceptor):
             raise Refused(grpc.StatusCode.ABORTED,
                           f"the write could not be committed ({type(error).__name__}); retry with the same "
                           "idempotency key") from None
+        finally:
+            self._commit_timing.ms = round((time.perf_counter() - waiting) * 1000, 3)
         audit_field = getattr(response, "DESCRIPTOR", None) and response.DESCRIPTOR.fields_by_name.get("audit")
         if audit_field is not None and not response.HasField("audit"):
             response.audit.sequence = receipt.seq
@@ -178,7 +187,9 @@ class CallInterceptor(grpc.ServerInterceptor):
 
     @staticmethod
     def _log(method: str, request_id: str, principal: str, trial_id: str | None, started: float,
-             outcome: str, context: grpc.ServicerContext) -> None:
-        fields = {"trial_id": trial_id} if trial_id else {}
+             outcome: str, context: grpc.ServicerContext, audit_ms: float | None = None) -> None:
+        fields: dict[str, Any] = {"trial_id": trial_id} if trial_id else {}
+        if audit_ms is not None:
+            fields["audit_ms"] = audit_ms
         log.info("rpc", request_id=request_id, method=method, principal=principal, caller=context.peer(),
                  latency_ms=round((time.perf_counter() - started) * 1000, 3), outcome=outcome, **fields)

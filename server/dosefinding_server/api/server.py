@@ -2,17 +2,27 @@
 
 The audit log cannot be switched off: the server does not start unless it can
 open the store and the log verifies (see :mod:`dosefinding_server.audit.startup`).
+
+The data directory holds the store, the audit signing key, the checkpoint the
+last clean shutdown signed (``trusted-checkpoint.json``), the public keys of
+signing keys retired by :func:`rotate_signing_key` (``audit-keys/*.pub``: the
+first one anchors verification of the whole key history), and a lock file held
+by the one process using the directory.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import grpc
 import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -26,9 +36,11 @@ from dosefinding.v1 import (
     trial_service_pb2,
     trial_service_pb2_grpc,
 )
+from dosefinding_server.audit.errors import LogIntegrityError
 from dosefinding_server.audit.log import AuditLog
-from dosefinding_server.audit.signing import Checkpoint, generate_private_key, key_id, load_private_key, save_private_key
-from dosefinding_server.audit.startup import open_audit_log
+from dosefinding_server.audit.signing import (Checkpoint, generate_private_key, key_id, load_private_key,
+                                              load_public_key, save_private_key, save_public_key)
+from dosefinding_server.audit.startup import active_key_id, open_audit_log
 from dosefinding_server.config import Config
 from dosefinding_server.security.authentication import Authenticator
 from dosefinding_server.storage.sqlite import Database
@@ -49,6 +61,12 @@ SERVICE_NAMES = tuple(
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
+KEY_ARCHIVE_DIR = "audit-keys"
+LOCK_FILE = "server.lock"
+
+
+class DataDirInUse(OSError):
+    """Another process (a server, or a key rotation) holds the data directory's lock."""
 
 
 @dataclass
@@ -59,6 +77,7 @@ class RunningServer:
     audit: AuditLog
     database: Database
     data_dir: Path
+    lock: IO[bytes] | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
         """NOT_SERVING first, then drain calls for ``grace`` seconds, then sign a last checkpoint and close."""
@@ -67,6 +86,30 @@ class RunningServer:
         self.audit.close()
         save_trusted_checkpoint(self.data_dir, self.audit.latest_checkpoint())
         self.database.close()
+        if self.lock is not None:
+            self.lock.close()
+
+
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Take ``data_dir``'s exclusive lock, held until the returned file is closed (or the process dies).
+
+    One log has one writer: a second server on the same store would append
+    from a stale position, and a key rotation must not run under a live server.
+    """
+    handle = open(data_dir / LOCK_FILE, "a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataDirInUse(f"{data_dir} is in use by another dosefinding-server process "
+                           "(a running server or a key rotation)") from None
+    return handle
+
+
+def archived_public_keys(data_dir: Path) -> list[Ed25519PublicKey]:
+    """The public keys of retired signing keys (``DATA_DIR/audit-keys/*.pub``), trusted outright."""
+    directory = data_dir / KEY_ARCHIVE_DIR
+    return [load_public_key(path) for path in sorted(directory.glob("*.pub"))] if directory.is_dir() else []
 
 
 def save_trusted_checkpoint(data_dir: Path, checkpoint: Checkpoint | None) -> None:
@@ -98,14 +141,28 @@ def build_server(config: Config) -> RunningServer:
     """Open the store and the audit log, then start serving on ``config.listen``."""
     data_dir = Path(config.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)
+    try:
+        return _build_server(config, data_dir, lock)
+    except BaseException:
+        lock.close()
+        raise
+
+
+def _build_server(config: Config, data_dir: Path, lock: IO[bytes]) -> RunningServer:
     if not config.database_path.exists() and not config.signing_key_path.exists() and config.signing_key is None:
         save_private_key(generate_private_key(), config.signing_key_path)
         log.warning("signing_key_generated", path=str(config.signing_key_path))
     key = load_private_key(config.signing_key_path)
     log.info("signing_key", key_id=key_id(key.public_key()))
+    anchors = archived_public_keys(data_dir)
     database = Database(config.database_path)
-    audit = open_audit_log(database, key, trusted_checkpoint=_trusted_checkpoint(data_dir),
-                           checkpoint_every=config.checkpoint_every)
+    try:
+        audit = open_audit_log(database, key, public_keys=anchors, trusted_checkpoint=_trusted_checkpoint(data_dir),
+                               checkpoint_every=config.checkpoint_every)
+    except BaseException:
+        database.close()
+        raise
     trials = TrialStore(database)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix="rpc"),
@@ -123,7 +180,8 @@ def build_server(config: Config) -> RunningServer:
     simulation_service_pb2_grpc.add_SimulationServiceServicer_to_server(SimulationService(), server)
     trial_service = TrialService(trials)
     trial_service_pb2_grpc.add_TrialServiceServicer_to_server(trial_service, server)
-    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditService(audit, Replayer(trial_service)), server)
+    audit_service = AuditService(audit, Replayer(trial_service), anchors)
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(audit_service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in SERVICE_NAMES + ("",):
@@ -137,4 +195,70 @@ def build_server(config: Config) -> RunningServer:
         database.close()
         raise OSError(f"cannot listen on {config.listen}")
     server.start()
-    return RunningServer(server, port, health_servicer, audit, database, data_dir)
+    return RunningServer(server, port, health_servicer, audit, database, data_dir, lock)
+
+
+def rotate_signing_key(config: Config, new_key_path: str | Path) -> Checkpoint:
+    """Hand the audit log's signing over to the key in ``new_key_path``; the server must be stopped.
+
+    1. take the data directory's lock (refused while a server uses it);
+    2. keep the current public key in ``DATA_DIR/audit-keys/<key id>.pub``, so
+       verification can still anchor on the log's first key;
+    3. verify the log and record the rotation in it
+       (:meth:`~dosefinding_server.audit.log.AuditLog.rotate_key`: the current
+       key signs everything so far and endorses the new key, which signs a
+       checkpoint covering the rotation record);
+    4. install the new key as the signing key file (atomic rename, mode 0600;
+       the retired private key is not kept);
+    5. keep the new key's checkpoint as the trusted checkpoint.
+
+    Interrupted after step 3, the log's active key is already the new one and
+    running the command again completes steps 4 and 5. Returns the checkpoint.
+    """
+    data_dir = Path(config.data_dir)
+    if not config.database_path.is_file():
+        raise LogIntegrityError(f"{config.database_path} does not exist: there is no audit log to rotate keys in")
+    lock = lock_data_dir(data_dir)
+    try:
+        current, new = load_private_key(config.signing_key_path), load_private_key(new_key_path)
+        current_id, new_id = key_id(current.public_key()), key_id(new.public_key())
+        if current_id == new_id:
+            raise ValueError(f"{new_key_path} holds the signing key already in use ({current_id})")
+        (data_dir / KEY_ARCHIVE_DIR).mkdir(exist_ok=True)
+        archived = data_dir / KEY_ARCHIVE_DIR / f"{current_id}.pub"
+        if not archived.exists():
+            save_public_key(current.public_key(), archived)
+        with Database(config.database_path) as database:
+            active = active_key_id(database)
+            if active is None:
+                raise LogIntegrityError(f"{config.database_path} holds no audit log to rotate keys in")
+            if active not in (current_id, new_id):
+                raise LogIntegrityError(f"the log's active signing key is {active}, neither the installed key "
+                                        f"{current_id} nor the new key {new_id}")
+            signer = current if active == current_id else new
+            audit = open_audit_log(database, signer, public_keys=archived_public_keys(data_dir),
+                                   trusted_checkpoint=_trusted_checkpoint(data_dir))
+            try:
+                checkpoint = audit.rotate_key(new) if active == current_id else audit.checkpoint()
+            finally:
+                audit.close()
+        _install_private_key(new, config.signing_key_path)
+        save_trusted_checkpoint(data_dir, checkpoint)
+        log.warning("signing_key_rotated", previous_key_id=current_id, key_id=new_id,
+                    tree_size=checkpoint.tree_size, archived_public_key=str(archived))
+        return checkpoint
+    finally:
+        lock.close()
+
+
+def _install_private_key(key: Ed25519PrivateKey, path: Path) -> None:
+    """Write ``key`` to ``path`` (mode 0600) by an atomic rename, durably."""
+    staging = path.with_name(path.name + ".new")
+    staging.unlink(missing_ok=True)
+    save_private_key(key, staging)
+    os.replace(staging, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

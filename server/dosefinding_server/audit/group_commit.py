@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..storage import IntegrityError, Storage, StorageError, Transaction
+from . import crashpoints
 from .errors import AuditLogClosed
 from .records import AuditEntry, AuditRecord
 
@@ -104,11 +105,13 @@ class GroupCommitter:
             with self._storage.transaction() as tx:
                 for pending in batch:
                     outcomes.append(self._apply(tx, pending))
+                crashpoints.reached("before_commit")  # test hook, inert unless armed (see crashpoints)
         except Exception as err:  # nothing in the batch is durable: every caller learns why
             for index, pending in enumerate(batch):
                 own = outcomes[index] if index < len(outcomes) else None
                 pending.future.set_exception(own if isinstance(own, Exception) else err)
             return
+        crashpoints.reached("after_commit")  # test hook, inert unless armed (see crashpoints)
         for pending, outcome in zip(batch, outcomes):
             if isinstance(outcome, Exception):
                 pending.future.set_exception(outcome)

@@ -28,6 +28,7 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..storage import Reader, Storage, Transaction
+from . import crashpoints
 from .canonical import utc_timestamp
 from .errors import AuditError, AuditLogClosed, InvalidEntry, LogIntegrityError
 from .group_commit import GroupCommitter, Receipt, Writes
@@ -177,6 +178,7 @@ class AuditLog:
         position = self._position
         checkpoint = sign_checkpoint(position.key, position.size, position.frontier.root(),
                                      utc_timestamp(self._clock()))
+        crashpoints.reached("signing_checkpoint")  # test hook, inert unless armed (see crashpoints)
         tx.execute(INSERT_CHECKPOINT, astuple(checkpoint))
         self._move(tx, replace(position, checkpoint_size=position.size))
         self._last_signed = time.monotonic()

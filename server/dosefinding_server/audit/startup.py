@@ -60,3 +60,12 @@ def open_audit_log(storage: Storage, signing_key: Ed25519PrivateKey, *,
                         checkpoint_seconds=checkpoint_seconds, max_batch=max_batch, clock=clock)
     except StorageError as err:
         raise LogIntegrityError(f"refusing to start: the audit log cannot be opened: {err}") from err
+
+
+def active_key_id(storage: Storage) -> str | None:
+    """The id of the key that signs the log in ``storage`` now (None: no log yet); read without verifying."""
+    if storage.schema_version(COMPONENT) == 0:
+        return None
+    with storage.reader() as reader:
+        row = reader.execute("SELECT key_id FROM audit_keys ORDER BY introduced_seq DESC LIMIT 1").fetchone()
+    return None if row is None else str(row[0])
