@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any, Callable
 
-from . import dose_paths, evaluate, fits, simulation, trials
+from . import audit, dose_paths, evaluate, fits, simulation, trials
 
 BENCHMARKS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "fits": fits.run,
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[], list[dict[str, Any]]]] = {
     "trials": trials.run,
     "simulation": simulation.run,
     "dose_paths": dose_paths.run,
+    "audit": audit.run,
 }
 
 

@@ -104,3 +104,19 @@ def test_a_correction_is_audited_as_correcting_the_record_it_supersedes(run, tri
     recorded, corrected = records[1], records[2]
     assert corrected["method"].endswith("/CorrectOutcome")
     assert corrected["corrects_seq"] == recorded["seq"] and corrected["reason"] == "re-graded"
+
+
+def test_audit_verify_offline_trusts_keys_retired_by_rotation(tmp_path, capsys):
+    from dosefinding_server.api.server import build_server, rotate_signing_key
+    from dosefinding_server.audit.signing import generate_private_key, save_private_key
+    from dosefinding_server.config import Config
+
+    config = Config(listen="127.0.0.1:0", data_dir=str(tmp_path / "data"), insecure=True)
+    running = build_server(config)
+    main(["--server", f"127.0.0.1:{running.port}", "evaluate", str(EXAMPLES / "crm.json"), "1NNN"])
+    running.stop(grace=1.0)
+    save_private_key(generate_private_key(), tmp_path / "new.pem")
+    rotate_signing_key(config, tmp_path / "new.pem")
+    capsys.readouterr()
+    assert main(["audit", "verify", "--data-dir", str(tmp_path / "data")]) == 0
+    assert "audit log verified" in capsys.readouterr().out

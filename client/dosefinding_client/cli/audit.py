@@ -21,6 +21,7 @@ from ..client import DoseFindingClient
 
 SIGNING_KEY_FILE = "audit-signing-key.pem"
 TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
+ARCHIVED_KEYS_DIR = "audit-keys"  # public keys retired by dosefinding-server rotate-key
 
 
 class Failed(Exception):
@@ -76,12 +77,13 @@ def verify_offline(args: argparse.Namespace) -> str:
     if not database.exists():
         raise ValueError(f"{database} does not exist")
     if args.public_key:
-        key = load_pem_public_key(Path(args.public_key).read_bytes())
+        keys = [load_pem_public_key(Path(args.public_key).read_bytes())]
     else:
-        key = load_private_key(data_dir / SIGNING_KEY_FILE).public_key()
+        keys = [load_private_key(data_dir / SIGNING_KEY_FILE).public_key()]
+    keys += [load_pem_public_key(p.read_bytes()) for p in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
     trusted_path = Path(args.trusted_checkpoint) if args.trusted_checkpoint else data_dir / TRUSTED_CHECKPOINT_FILE
     trusted = Checkpoint.from_json(json.loads(trusted_path.read_text())) if trusted_path.exists() else None
-    report = verify_store(str(database), trusted, public_keys=[key])
+    report = verify_store(str(database), trusted, public_keys=keys)
     against = f" against the checkpoint in {trusted_path}" if trusted else " (no trusted checkpoint given)"
     if not report.ok:
         where = f"first bad record: {report.first_bad_seq}; " if report.first_bad_seq else ""
