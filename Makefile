@@ -4,28 +4,30 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard proto/dosefinding/v1/*.proto)
-STUBS  := client/dosefinding/v1/.generated
 LISTEN ?= 127.0.0.1:50051
 DATA   ?= var
 
 .PHONY: setup proto run test bench browser clean
 
-setup: $(STAMP) $(STUBS)
+setup: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# The gRPC stubs are generated from proto/ (the single source of truth, never
+# committed) *before* the editable install, so that the install maps the
+# generated `dosefinding` package; a change to a .proto regenerates and reinstalls.
+$(STAMP): pyproject.toml $(PROTOS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet 'grpcio-tools>=1.70,<2'
+	$(MAKE) --no-print-directory proto
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Python stubs are generated from proto/ (the single source of truth), never committed.
-$(STUBS): $(PROTOS) $(STAMP)
+proto:
+	rm -rf client/dosefinding
 	mkdir -p client/dosefinding/v1
 	$(PY) -m grpc_tools.protoc -I proto --python_out=client --pyi_out=client \
 		--grpc_python_out=client $(PROTOS)
-	touch client/dosefinding/__init__.py client/dosefinding/v1/__init__.py $(STUBS)
-
-proto: $(STUBS)
+	touch client/dosefinding/__init__.py client/dosefinding/v1/__init__.py
 
 run: setup
 	$(VENV)/bin/dosefinding-server --listen $(LISTEN) --data-dir $(DATA) --insecure
