@@ -2,7 +2,9 @@
 
 The oracle simulates a trial the plain way, as escalation's ``phase1_sim``
 loop does: fit the design to all outcomes from scratch after every cohort,
-with each patient's toxicity (and efficacy) decided by their own uniform.
+with each patient's toxicity (and efficacy) decided by their own uniform,
+and backfill and expansion patients allocated one at a time by the trial
+service's own functions.
 """
 
 from __future__ import annotations
@@ -11,13 +13,26 @@ from typing import Any
 
 import numpy as np
 
-from dosefinding_server.engine.outcomes import Outcomes, Patient
+from dosefinding_server.engine.backfill import BackfillPlan, allocate, backfill_doses
+from dosefinding_server.engine.expansion import ExpansionPlan, sequence
+from dosefinding_server.engine.outcomes import BACKFILL as BACKFILL_PHASE
+from dosefinding_server.engine.outcomes import ESCALATION as ESCALATION_PHASE
+from dosefinding_server.engine.outcomes import EXPANSION as EXPANSION_PHASE
+from dosefinding_server.engine.outcomes import PHASES, Outcomes, Patient
 from dosefinding_server.engine.registry import build_design
 from dosefinding_server.engine.selector import Selector
+from dosefinding_server.engine.simulation.conduct import ESCALATION_ONLY, BackfillArrivals, Conduct, ExpansionCohort
 from dosefinding_server.engine.simulation.escalation import stopped_by
-from dosefinding_server.engine.simulation.randomness import patient_uniforms
+from dosefinding_server.engine.simulation.randomness import (
+    BACKFILL_BRANCH,
+    EXPANSION_BRANCH,
+    allocation_seeds,
+    patient_uniforms,
+    stream_uniforms,
+)
 from dosefinding_server.engine.simulation.records import StopReason, Trials, label_reasons
 from dosefinding_server.engine.simulation.scenario import Scenario, TrialSettings
+from dosefinding_server.engine.stopping.posterior import PosteriorRule, Rule
 
 SKELETON = [0.05, 0.1, 0.2, 0.35, 0.5]
 CRM = {"stage": "crm", "skeleton": SKELETON, "target": 0.25}
@@ -60,6 +75,16 @@ DESIGNS: dict[str, list[dict[str, Any]]] = {
                       {"stage": "stop_at_n", "n": 18}],
 }
 
+#: conducts around the escalation: backfill, backfill with a futility rule, randomised expansion, both
+SAFETY = PosteriorRule(Rule.TOXICITY, 0.3, 0.9, 1.0, 1.0)
+WITH_BACKFILL = Conduct("with backfill", BackfillArrivals(BackfillPlan(cap_per_dose=4, safety=SAFETY), 2))
+WITH_FUTILITY = Conduct("with backfill and futility", BackfillArrivals(BackfillPlan(
+    cap_per_dose=6, safety=SAFETY, clear_after=2, futility=PosteriorRule(Rule.FUTILITY, 0.3, 0.8, 1.0, 1.0)), 3))
+WITH_EXPANSION = Conduct("with expansion", expansion=ExpansionCohort(
+    ExpansionPlan((2, 3), ("NSCLC", "melanoma", "breast")), 13, (0.5, 0.3, 0.2), select_with_expansion=True))
+WITH_BOTH = Conduct("both", WITH_BACKFILL.backfill, ExpansionCohort(ExpansionPlan((1, 3, 4)), 7))
+
+
 TOX = (0.05, 0.12, 0.25, 0.4, 0.55)
 EFF = (0.1, 0.25, 0.4, 0.5, 0.55)
 
@@ -72,43 +97,78 @@ def scenario_for(selector: Selector) -> Scenario:
     return Scenario(TOX, EFF if selector.efficacy else None)
 
 
-def oracle(selector: Selector, scenario: Scenario, settings: TrialSettings, seed: int, num_trials: int) -> Trials:
-    """Each trial simulated from scratch: a fresh fit of the whole design after every cohort."""
+def oracle(selector: Selector, scenario: Scenario, settings: TrialSettings, seed: int, num_trials: int,
+           conduct: Conduct = ESCALATION_ONLY) -> Trials:
+    """Each trial simulated from scratch: a fresh fit of the whole design after every cohort, with the
+    conduct's backfill arrivals and expansion applied patient by patient."""
     capacity = settings.capacity
     tox_u, eff_u = patient_uniforms(seed, 0, num_trials, capacity)
+    backfill, expansion = conduct.backfill, conduct.expansion
+    cohorts = min((settings.max_dose_decisions or capacity + 1) - 1, -(-capacity // settings.cohort_size))
+    backfill_u = stream_uniforms(seed, 0, num_trials, cohorts * backfill.per_cohort, 2, (BACKFILL_BRANCH,)) \
+        if backfill else None
+    expansion_u = stream_uniforms(seed, 0, num_trials, expansion.size, 3, (EXPANSION_BRANCH,)) if expansion else None
+    seeds = allocation_seeds(seed, 0, num_trials)
+    reads_eff = selector.efficacy or conduct.reads_efficacy
     k = scenario.num_doses
     recommended = np.zeros(num_trials, dtype=np.int32)
-    n_at, tox_at, eff_at = (np.zeros((num_trials, k), dtype=np.int32) for _ in range(3))
+    n, tox_at, eff_at = (np.zeros((num_trials, len(PHASES), k), dtype=np.int32) for _ in range(3))
     reasons: list[StopReason] = []
     max_decisions = settings.max_dose_decisions or capacity + 1
+
+    def treat(trial: int, dose: int, phase: str, u_tox: float, u_eff: float) -> Patient:
+        toxic = bool(u_tox < scenario.true_prob_tox[dose - 1])
+        effective = bool(u_eff < scenario.true_prob_eff[dose - 1]) if scenario.true_prob_eff is not None else False
+        where = (trial, PHASES.index(phase), dose - 1)
+        n[where] += 1
+        tox_at[where] += toxic
+        eff_at[where] += effective
+        return Patient(dose, toxic, effective if reads_eff else None, phase=phase)
+
     for trial in range(num_trials):
         outcomes = Outcomes(())
         fit = selector.fit(outcomes)
         dose = settings.start_dose or fit.recommended_dose()
-        patients, decisions = 0, 1
+        patients, decisions, allocated = 0, 1, 0
         while fit.continues() and dose is not None and decisions < max_decisions and patients < capacity:
             size = min(settings.cohort_size, capacity - patients)
-            cohort = []
-            for j in range(patients, patients + size):
-                toxic = bool(tox_u[trial, j] < scenario.true_prob_tox[dose - 1])
-                effective = bool(eff_u[trial, j] < scenario.true_prob_eff[dose - 1]) \
-                    if scenario.true_prob_eff is not None else False
-                cohort.append(Patient(dose, toxic, effective if selector.efficacy else None))
-                n_at[trial, dose - 1] += 1
-                tox_at[trial, dose - 1] += toxic
-                eff_at[trial, dose - 1] += effective
+            cohort = [treat(trial, dose, ESCALATION_PHASE, tox_u[trial, j], eff_u[trial, j])
+                      for j in range(patients, patients + size)]
+            if backfill is not None and backfill_u is not None:
+                room = {s.dose: backfill.plan.cap_per_dose - s.backfilled
+                        for s in backfill_doses(backfill.plan, outcomes, dose, k) if s.open}
+                for slot in range(backfill.per_cohort):
+                    candidates = [d for d, left in room.items() if left > 0]
+                    if not candidates:
+                        break
+                    chosen = allocate(candidates, seeds[trial], allocated)
+                    allocated += 1
+                    room[chosen] -= 1
+                    u = backfill_u[trial, (decisions - 1) * backfill.per_cohort + slot]
+                    cohort.append(treat(trial, chosen, BACKFILL_PHASE, u[0], u[1]))
             outcomes = outcomes.extended(cohort)
             patients += size
             decisions += 1
             fit = selector.fit(outcomes)
             dose = fit.recommended_dose()
         recommended[trial] = fit.recommended_dose() or 0
+        if expansion is not None and expansion_u is not None and recommended[trial]:
+            edges = np.cumsum(expansion.shares)
+            strata = [min(int(np.searchsorted(edges, u[0], side="right")), len(edges) - 1)
+                      for u in expansion_u[trial]]
+            arms = {name: iter(sequence(expansion.plan, seeds[trial], name, strata.count(index)))
+                    for index, name in enumerate(expansion.plan.strata)}
+            expanded = [treat(trial, next(arms[expansion.plan.strata[stratum]]), EXPANSION_PHASE, u[1], u[2])
+                        for stratum, u in zip(strata, expansion_u[trial])]
+            if expansion.select_with_expansion:
+                recommended[trial] = selector.fit(outcomes.extended(expanded)).recommended_dose() or 0
         stop = stopped_by(fit)
         if stop is None:
             stop = StopReason("max_dose_decisions" if decisions >= max_decisions else "max_patients")
         reasons.append(stop)
     codes, table = label_reasons(reasons)
-    return Trials(recommended, n_at, tox_at, eff_at, codes, table)
+    return Trials(recommended, n.sum(axis=1, dtype=np.int32), tox_at.sum(axis=1, dtype=np.int32),
+                  eff_at.sum(axis=1, dtype=np.int32), codes, table, phase_n=n, phase_tox=tox_at)
 
 
 def same_trials(a: Trials, b: Trials) -> bool:
@@ -116,6 +176,8 @@ def same_trials(a: Trials, b: Trials) -> bool:
     arrays = ("recommended", "n_at", "tox_at", "eff_at", "reason")
     same = all(getattr(a, n).dtype == getattr(b, n).dtype and getattr(a, n).tobytes() == getattr(b, n).tobytes()
                for n in arrays)
-    estimates = (a.estimate is None and b.estimate is None) or (
-        a.estimate is not None and b.estimate is not None and a.estimate.tobytes() == b.estimate.tobytes())
-    return same and estimates and a.reasons == b.reasons
+    optional = all(
+        (x is None and y is None) or (x is not None and y is not None and x.dtype == y.dtype
+                                      and x.tobytes() == y.tobytes())
+        for x, y in ((a.estimate, b.estimate), (a.phase_n, b.phase_n), (a.phase_tox, b.phase_tox)))
+    return same and optional and a.reasons == b.reasons

@@ -1,4 +1,5 @@
-"""The same seed gives byte-identical results for 1, 2 and 4 workers, any chunk size, and a Dask cluster."""
+"""The same seed gives byte-identical results for 1, 2 and 4 workers, any chunk size, and a Dask cluster,
+escalation only and with backfill and randomised expansion."""
 
 from __future__ import annotations
 
@@ -19,19 +20,22 @@ from dosefinding_server.engine.simulation import (
     get_oc,
     simulate_designs,
 )
+from dosefinding_server.engine.simulation.conduct import ESCALATION_ONLY
 
-from .catalogue import DESIGNS, same_trials
+from .catalogue import DESIGNS, WITH_BOTH, WITH_FUTILITY, same_trials
 
 TRIALS = 150
+#: escalation only; backfill with a futility rule (the scenarios have efficacy); backfill and expansion
+CONDUCTS = [ESCALATION_ONLY, WITH_FUTILITY, WITH_BOTH]
 
 
 def simulate_everything(runner: Runner, chunk_size: int | None) -> list[Any]:
-    """A comparison (with efficacy), a titrating get.oc and a two-stage MLE crmsim."""
+    """A comparison (with efficacy, under three conducts), a titrating get.oc and a two-stage MLE crmsim."""
     designs = [build_design(DESIGNS[name]) for name in ("crm", "boin revived", "boin12 futile")]
     scenarios = [Scenario((0.05, 0.1, 0.2, 0.3, 0.5), (0.2, 0.3, 0.4, 0.5, 0.5)),
                  Scenario((0.2, 0.3, 0.45, 0.6, 0.7), (0.1, 0.1, 0.2, 0.2, 0.3))]
     comparison = final(simulate_designs(designs, scenarios, TrialSettings(), TRIALS, 11, target=0.25,
-                                        runner=runner, chunk_size=chunk_size))
+                                        runner=runner, chunk_size=chunk_size, conducts=CONDUCTS))
     oc = final(get_oc(BoinOcDesign(target=0.3, ncohort=8, cohortsize=3, titration=True, n_earlystop=12),
                       (0.05, 0.15, 0.3, 0.45, 0.6), TRIALS, 12, runner=runner, chunk_size=chunk_size))
     crm = CrmSimDesign(prior=(0.05, 0.1, 0.2, 0.35, 0.5), target=0.2, n=12, x0=(1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 5, 5),
@@ -46,6 +50,7 @@ def assert_identical(a: list[Any], b: list[Any]) -> None:
     for pair_a, pair_b in zip(comparison_a.pairs, comparison_b.pairs, strict=True):
         assert same_trials(pair_a.trials, pair_b.trials)
         assert pair_a.summary == pair_b.summary
+    assert comparison_a.contrasts == comparison_b.contrasts and comparison_a.contrasts
     for one, other in ((oc_a, oc_b), (sim_a, sim_b)):
         assert same_trials(one.trials, other.trials)
         assert {k: v for k, v in vars(one).items() if k != "trials"} == \

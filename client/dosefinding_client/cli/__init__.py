@@ -16,10 +16,10 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ..client import DoseFindingClient, ServiceError
-from . import audit, calculations, trials
+from . import audit, calculations, simulation, trials
 
 Handler = Callable[[DoseFindingClient, argparse.Namespace], Message | str]
-COMMAND_GROUPS = (calculations, trials, audit)
+COMMAND_GROUPS = (calculations, trials, audit, simulation)
 
 
 def build_parser() -> argparse.ArgumentParser:

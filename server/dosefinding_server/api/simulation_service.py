@@ -2,7 +2,9 @@
 
 Translation only: requests become engine objects (:mod:`..engine.simulation`),
 engine results become messages.  ``SimulateTrials`` streams a progress
-message as each chunk of trials finishes, then the result.
+message as each chunk of trials finishes, then the result.  Its conducts
+reuse the trial service's backfill and expansion plans (and their
+translation), so a simulated plan is the plan a trial would register.
 """
 
 from __future__ import annotations
@@ -14,17 +16,23 @@ import grpc
 from google.protobuf.message import Message
 
 from dosefinding.v1 import calculations_pb2 as calc
-from dosefinding.v1 import design_pb2
+from dosefinding.v1 import design_pb2, outcomes_pb2
 from dosefinding.v1 import simulation_service_pb2 as pb
 from dosefinding.v1 import simulation_service_pb2_grpc as pb_grpc
-from dosefinding_client.words import enum_word
+from dosefinding_client.words import enum_word, word_enum
 from dosefinding_server.engine.errors import FieldViolation, InputError
+from dosefinding_server.engine.outcomes import PHASES
 from dosefinding_server.engine.paths import dose_paths
 from dosefinding_server.engine.selector import Selector
 from dosefinding_server.engine.simulation import (
+    ESCALATION_ONLY,
+    BackfillArrivals,
     BoinOcDesign,
+    Conduct,
+    ConductContrast,
     CrmSimDesign,
     Estimate,
+    ExpansionCohort,
     Progress,
     Scenario,
     TrialSettings,
@@ -36,8 +44,9 @@ from dosefinding_server.engine.simulation import (
     simulate_designs,
 )
 from dosefinding_server.engine.simulation.scenario import DEFAULT_MAX_DOSE_DECISIONS
-from dosefinding_server.engine.simulation.summary import StopCount
+from dosefinding_server.engine.simulation.summary import StopCount, Summary
 
+from .trial_service import backfill_plan, expansion_plan
 from .translate import design_from_proto, outcomes_from_proto
 
 #: the most trials one call may simulate per design and scenario, and over all of them
@@ -112,6 +121,76 @@ def _scenarios(scenarios: Sequence[pb.SimulationScenario]) -> list[Scenario]:
     return built
 
 
+def _conduct(message: pb.TrialConduct) -> Conduct:
+    """An engine conduct; problems are reported under its own fields (the caller adds ``conducts[i]``)."""
+    backfill = backfill_plan(message.backfill if message.HasField("backfill") else None)
+    expansion = expansion_plan(message.expansion if message.HasField("expansion") else None)
+    if backfill is None and message.backfill_per_cohort:
+        raise InputError("backfill_per_cohort", "is set without a backfill plan")
+    if expansion is None and (message.expansion_size or message.stratum_probabilities
+                              or message.select_with_expansion):
+        raise InputError("expansion", "expansion_size, stratum_probabilities and select_with_expansion need "
+                                      "an expansion plan")
+    return Conduct(
+        label=message.label,
+        backfill=None if backfill is None else BackfillArrivals(backfill, message.backfill_per_cohort),
+        expansion=None if expansion is None else ExpansionCohort(
+            expansion, message.expansion_size, tuple(message.stratum_probabilities), message.select_with_expansion),
+    )
+
+
+def _conducts(conducts: Sequence[pb.TrialConduct]) -> list[Conduct]:
+    """The conducts (escalation only when none is given)."""
+    built = []
+    for index, conduct in enumerate(conducts):
+        try:
+            built.append(_conduct(conduct))
+        except InputError as error:
+            raise error.prefixed(f"conducts[{index}]") from None
+    return built or [ESCALATION_ONLY]
+
+
+def _phases(patients: Sequence[Estimate], toxicities: Sequence[Estimate]) -> list[pb.PhaseCounts]:
+    """Per-phase means, in the engine's phase order."""
+    return [pb.PhaseCounts(phase=word_enum(outcomes_pb2.TreatmentPhase.DESCRIPTOR, phase),
+                           mean_patients=_estimate(n), mean_toxicities=_estimate(tox))
+            for phase, n, tox in zip(PHASES, patients, toxicities)]
+
+
+def _summary(s: Summary, summary: pb.SimulationSummary) -> None:
+    """Fill ``summary`` with the operating characteristics ``s``."""
+    summary.prob_no_dose.CopyFrom(_estimate(s.prob_no_dose))
+    summary.correct_doses.extend(s.correct_doses)
+    summary.mean_sample_size.CopyFrom(_estimate(s.mean_sample_size))
+    summary.mean_toxicities.CopyFrom(_estimate(s.mean_toxicities))
+    summary.stop_reasons.extend(_stop_counts(s.stop_reasons))
+    summary.phases.extend(_phases(s.patients_by_phase, s.toxicities_by_phase))
+    for dose in s.doses:
+        entry = summary.doses.add(
+            dose=dose.dose, prob_recommend=_estimate(dose.prob_recommend),
+            mean_patients=_estimate(dose.mean_patients), mean_toxicities=_estimate(dose.mean_toxicities),
+            prob_administer=_estimate(dose.prob_administer),
+            phases=_phases(dose.patients_by_phase, dose.toxicities_by_phase))
+        if dose.mean_efficacies is not None:
+            entry.mean_efficacies.CopyFrom(_estimate(dose.mean_efficacies))
+    for name in ("prob_correct_selection", "mean_efficacies", "prob_overdosed", "mean_patients_below_mtd"):
+        value = getattr(s, name)
+        if value is not None:
+            getattr(summary, name).CopyFrom(_estimate(value))
+
+
+def _contrast(contrast: ConductContrast) -> pb.ConductContrast:
+    c = contrast.contrast
+    message = pb.ConductContrast(design_index=contrast.design_index, scenario_index=contrast.scenario_index,
+                                 conduct_index=contrast.conduct_index, mean_sample_size=_estimate(c.mean_sample_size),
+                                 mean_toxicities=_estimate(c.mean_toxicities))
+    for name in ("prob_correct_selection", "mean_patients_below_mtd"):
+        value = getattr(c, name)
+        if value is not None:
+            getattr(message, name).CopyFrom(_estimate(value))
+    return message
+
+
 def _optional(message: Message, name: str, default: Any) -> Any:
     """An optional field's value, or ``default`` (the R default) when it is absent."""
     return getattr(message, name) if message.HasField(name) else default
@@ -149,37 +228,27 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
     def SimulateTrials(self, request: pb.SimulateTrialsRequest, context: grpc.ServicerContext
                        ) -> Iterator[pb.SimulateTrialsResponse]:
         designs, scenarios = _designs(request.designs), _scenarios(request.scenarios)
-        _check_trials(request.num_trials, "num_trials", len(designs) * len(scenarios), request.include_trials)
+        conducts = _conducts(request.conducts)
+        _check_trials(request.num_trials, "num_trials", len(designs) * len(conducts) * len(scenarios),
+                      request.include_trials)
         events = simulate_designs(
             designs, scenarios, _settings(request), request.num_trials, request.seed,
             target=request.target if request.HasField("target") else None,
-            runner=shared_runner(request.workers), chunk_size=request.chunk_size or None,
+            runner=shared_runner(request.workers), chunk_size=request.chunk_size or None, conducts=conducts,
         )
         for event in events:
             if isinstance(event, Progress):
                 yield pb.SimulateTrialsResponse(progress=pb.SimulationProgress(
                     trials_done=event.done, trials_total=event.total))
                 continue
-            result = pb.SimulationResult(num_trials=event.num_trials, seed=event.seed)
+            result = pb.SimulationResult(num_trials=event.num_trials, seed=event.seed,
+                                         contrasts=[_contrast(c) for c in event.contrasts])
             for pair in event.pairs:
-                s = pair.summary
                 summary = result.summaries.add(
                     design_index=pair.design_index, scenario_index=pair.scenario_index,
-                    scenario_label=scenarios[pair.scenario_index].label, prob_no_dose=_estimate(s.prob_no_dose),
-                    correct_doses=s.correct_doses, mean_sample_size=_estimate(s.mean_sample_size),
-                    mean_toxicities=_estimate(s.mean_toxicities), stop_reasons=_stop_counts(s.stop_reasons),
-                )
-                for dose in s.doses:
-                    entry = summary.doses.add(
-                        dose=dose.dose, prob_recommend=_estimate(dose.prob_recommend),
-                        mean_patients=_estimate(dose.mean_patients), mean_toxicities=_estimate(dose.mean_toxicities),
-                        prob_administer=_estimate(dose.prob_administer))
-                    if dose.mean_efficacies is not None:
-                        entry.mean_efficacies.CopyFrom(_estimate(dose.mean_efficacies))
-                for name in ("prob_correct_selection", "mean_efficacies", "prob_overdosed"):
-                    value = getattr(s, name)
-                    if value is not None:
-                        getattr(summary, name).CopyFrom(_estimate(value))
+                    scenario_label=scenarios[pair.scenario_index].label, conduct_index=pair.conduct_index,
+                    conduct_label=conducts[pair.conduct_index].label)
+                _summary(pair.summary, summary)
                 if request.include_trials:
                     summary.trials.extend(_trials(pair.trials))
             yield pb.SimulateTrialsResponse(result=result)

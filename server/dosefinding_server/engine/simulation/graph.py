@@ -6,7 +6,8 @@ outcomes only through a small sufficient state (per-dose counts, the dose
 given last; :meth:`..selector.Selector.state_key`), so thousands of trials
 pass through a few thousand distinct states.  The graph holds one node per
 distinct key, with the decision there, and the transitions seen so far
-from a node under a cohort's outcomes; each decision is computed once, from
+from a node under a cohort's outcomes (and those of any patients treated
+alongside the cohort, e.g. backfill patients); each decision is computed once, from
 the first state that reaches its key.  Because the key is sufficient (equal
 keys, equal decisions; still equal once the same patients are added), which
 trial first reaches a key cannot change any result: trials agree with
@@ -70,6 +71,11 @@ class Rule(ABC):
     def extend(self, state: Any, cohort: Cohort) -> Any:
         """The state after ``cohort``."""
 
+    def extend_alongside(self, state: Any, cohort: Cohort, alongside: tuple[int, ...]) -> Any:
+        """The state after ``cohort`` and the patients treated alongside it, coded by the rule's simulator
+        (only rules that simulate such patients, e.g. backfill, define it)."""
+        raise NotImplementedError(f"{type(self).__name__} treats no patients alongside its cohorts")
+
     @abstractmethod
     def key(self, state: Any) -> Hashable:
         """A sufficient key of ``state`` for this rule."""
@@ -104,8 +110,10 @@ class StateGraph:
         self.steps: list[Step] = []
         self._dose = _Column(np.int32)  # 0 = no dose
         self._goes_on = _Column(np.bool_)  # continues and names a dose
-        self._transitions: dict[tuple[int, int], int] = {}
-        self.root = self._node(rule.initial())
+        self._transitions: dict[tuple[int, tuple[int, ...]], int] = {}
+        #: memoised functions of nodes that a simulator derives from their states (e.g. open backfill doses)
+        self.derived: dict[Hashable, Any] = {}
+        self.root = self.node(rule.initial())
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -120,7 +128,8 @@ class StateGraph:
         """Whether the trial goes on from each node (it continues and names a dose)."""
         return self._goes_on.values
 
-    def _node(self, state: Any) -> int:
+    def node(self, state: Any) -> int:
+        """The node of ``state``'s key, decided from ``state`` if it is new."""
         key = self.rule.key(state)
         node = self._by_key.get(key)
         if node is None:
@@ -132,25 +141,35 @@ class StateGraph:
             self._goes_on.append(step.continues and step.dose is not None)
         return node
 
-    def advance(self, nodes: np.ndarray, doses: np.ndarray, tox: np.ndarray, eff: np.ndarray | None) -> np.ndarray:
-        """The node each trial reaches after a cohort at ``doses`` with outcomes ``tox`` (and ``eff``).
+    def advance(self, nodes: np.ndarray, doses: np.ndarray, tox: np.ndarray, eff: np.ndarray | None,
+                alongside: np.ndarray | None = None) -> np.ndarray:
+        """The node each trial reaches after a cohort at ``doses`` with outcomes ``tox`` (and ``eff``), and
+        the patients treated alongside it (``alongside``: the rule's codes, trials × arrivals, 0 for none).
 
         ``tox`` and ``eff`` are boolean (trials × cohort size).  New states
         are decided here, each once.
         """
         codes = _cohort_codes(doses, tox, eff, self.rule.exchangeable)
-        distinct_codes, code_index = np.unique(codes, return_inverse=True)
-        pairs = nodes.astype(np.int64) * len(distinct_codes) + code_index
+        if alongside is None:  # one code per trial: the faster one-dimensional unique
+            distinct_codes, code_index = np.unique(codes, return_inverse=True)
+            distinct_codes = distinct_codes[:, None]
+        else:
+            rows = np.hstack([codes[:, None], np.sort(alongside, axis=1) if self.rule.exchangeable else alongside])
+            distinct_codes, code_index = np.unique(rows, axis=0, return_inverse=True)
+        pairs = nodes.astype(np.int64) * len(distinct_codes) + code_index.reshape(-1)
         distinct_pairs, pair_index = np.unique(pairs, return_inverse=True)
         size = tox.shape[1]
         children = np.empty(len(distinct_pairs), dtype=np.int64)
         for i, pair in enumerate(distinct_pairs.tolist()):
             node, code = divmod(pair, len(distinct_codes))
-            transition = (node, int(distinct_codes[code]))
-            child = self._transitions.get(transition)
+            label = tuple(distinct_codes[code].tolist())
+            child = self._transitions.get((node, label))
             if child is None:
-                cohort = _cohort(transition[1], size, self.rule.efficacy, self.rule.exchangeable)
-                child = self._transitions[transition] = self._node(self.rule.extend(self.states[node], cohort))
+                cohort = _cohort(label[0], size, self.rule.efficacy, self.rule.exchangeable)
+                state = self.states[node]
+                child = self._transitions[(node, label)] = self.node(
+                    self.rule.extend(state, cohort) if alongside is None
+                    else self.rule.extend_alongside(state, cohort, label[1:]))
             children[i] = child
         return children[pair_index]
 

@@ -19,6 +19,14 @@ enters; this module runs that round, and ``generate_state``, vectorised
 over i with numpy's own constants and operations (O'Neill's ``seed_seq``
 design, numpy's ``bit_generator.pyx``).  PCG64 then seeds itself from those
 words as usual.  The tests check the streams against numpy's, bit for bit.
+
+Patients who are not escalation patients draw from streams of their own, so
+that adding them never moves an escalation patient's uniforms: trial i's
+branch b is ``SeedSequence(s, spawn_key=(i, b))`` (numpy's
+``spawn(n)[i].spawn(b + 1)[b]``), one more mixing round per key word.
+Branch 0 (:data:`ALLOCATION_BRANCH`) gives the trial's allocation seed (a
+live trial's is the secret seed the trial service draws), branches 1 and 2
+the uniforms of backfill and expansion patients (:mod:`.conduct`).
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ _MIX_MULT_L, _MIX_MULT_R = 0xCA01F9DD, 0x4973F715
 _XSHIFT, _MASK32 = 16, 0xFFFFFFFF
 #: spawn keys are one 32-bit word below this
 MAX_TRIALS = 1 << 32
+#: the branches of a trial's stream (second spawn-key word)
+ALLOCATION_BRANCH, BACKFILL_BRANCH, EXPANSION_BRANCH = range(3)
 
 
 def _words(n: int) -> list[int]:
@@ -78,16 +88,22 @@ def _parent_pool(seed: int) -> tuple[tuple[int, ...], int]:
     return tuple(pool), hash_const
 
 
-def child_states(seed: int, start: int, stop: int) -> np.ndarray:
-    """``SeedSequence(seed).spawn(n)[i].generate_state(4, np.uint64)`` for i in [start, stop), one row each."""
+def child_states(seed: int, start: int, stop: int, branch: tuple[int, ...] = ()) -> np.ndarray:
+    """``SeedSequence(seed, spawn_key=(i, *branch)).generate_state(4, np.uint64)`` for i in [start, stop).
+
+    With no branch that is ``SeedSequence(seed).spawn(n)[i]``'s state; one row per trial.
+    """
     if not 0 <= start <= stop <= MAX_TRIALS:
         raise ValueError(f"trial indices {start}..{stop} are outside 0..{MAX_TRIALS}")
+    if not all(0 <= word < MAX_TRIALS for word in branch):
+        raise ValueError(f"branch {branch} is not a tuple of 32-bit words")
     parent, hash_const = _parent_pool(seed)
-    key = np.arange(start, stop, dtype=np.uint64)
     pool = [np.full(stop - start, word, dtype=np.uint64) for word in parent]
-    for dst in range(_POOL_SIZE):
-        hashed, hash_const = _hashmix(key, hash_const)
-        pool[dst] = _mix(pool[dst], hashed)
+    key_words = [np.arange(start, stop, dtype=np.uint64)] + [np.full(stop - start, w, dtype=np.uint64) for w in branch]
+    for word in key_words:
+        for dst in range(_POOL_SIZE):
+            hashed, hash_const = _hashmix(word, hash_const)
+            pool[dst] = _mix(pool[dst], hashed)
     state, hash_const = [], _INIT_B
     for dst in range(2 * _POOL_SIZE):
         value = (pool[dst % _POOL_SIZE] ^ hash_const) & _MASK32
@@ -108,14 +124,24 @@ class _GivenState(ISeedSequence):
         return self.words
 
 
-def patient_uniforms(seed: int, start: int, stop: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
-    """Toxicity and efficacy uniforms of the first ``capacity`` patients of trials ``start`` to ``stop - 1``.
-
-    Both arrays have shape ``(stop - start, capacity)``.  A patient's pair
-    does not depend on ``capacity``: generators fill in order, so more
-    patients only append.
-    """
-    draws = np.empty((stop - start, capacity, 2))
-    for row, words in enumerate(child_states(seed, start, stop)):
+def stream_uniforms(seed: int, start: int, stop: int, count: int, width: int,
+                    branch: tuple[int, ...] = ()) -> np.ndarray:
+    """The first ``count`` rows of ``width`` uniforms of each trial's stream (or branch), shape
+    ``(stop - start, count, width)``; a row never depends on ``count``: generators fill in order."""
+    draws = np.empty((stop - start, count, width))
+    for row, words in enumerate(child_states(seed, start, stop, branch)):
         np.random.Generator(np.random.PCG64(_GivenState(words))).random(out=draws[row])
+    return draws
+
+
+def patient_uniforms(seed: int, start: int, stop: int, capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Toxicity and efficacy uniforms of the first ``capacity`` escalation patients of trials ``start`` to
+    ``stop - 1``, each of shape ``(stop - start, capacity)``."""
+    draws = stream_uniforms(seed, start, stop, capacity, 2)
     return draws[:, :, 0], draws[:, :, 1]
+
+
+def allocation_seeds(seed: int, start: int, stop: int) -> list[int]:
+    """Each trial's allocation seed: the top 63 bits of its allocation branch's first state word (a live
+    trial's seed is 63 random bits too)."""
+    return [int(word) >> 1 for word in child_states(seed, start, stop, (ALLOCATION_BRANCH,))[:, 0]]

@@ -13,6 +13,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..outcomes import PHASES
+
 
 @dataclass(frozen=True, order=True)
 class StopReason:
@@ -36,6 +38,8 @@ class Trials:
     reason: np.ndarray  # index into ``reasons``
     reasons: tuple[StopReason, ...]
     estimate: np.ndarray | None = None  # the final model's parameter estimate, where a simulator reports one
+    phase_n: np.ndarray | None = None  # trials × phases × doses (``outcomes.PHASES`` order), where simulated
+    phase_tox: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.recommended)
@@ -43,6 +47,15 @@ class Trials:
     @property
     def num_doses(self) -> int:
         return self.n_at.shape[1]
+
+    def by_phase(self) -> tuple[np.ndarray, np.ndarray]:
+        """Patients and toxicities per phase (trials × phases × doses); a simulator without phases treats every
+        patient in escalation."""
+        if self.phase_n is not None and self.phase_tox is not None:
+            return self.phase_n, self.phase_tox
+        later = np.zeros((len(self), len(PHASES) - 1, self.num_doses), dtype=self.n_at.dtype)
+        return (np.concatenate([self.n_at[:, None], later], axis=1),
+                np.concatenate([self.tox_at[:, None], later], axis=1))
 
     def stop_reasons(self) -> list[StopReason]:
         """Each trial's stop reason."""
@@ -55,7 +68,6 @@ class Trials:
         position = {r: i for i, r in enumerate(reasons)}
         codes = [np.array([position[r] for r in part.reasons], dtype=np.int32)[part.reason]
                  if len(part.reasons) else part.reason for part in parts]
-        estimates = [part.estimate for part in parts]
         return Trials(
             recommended=np.concatenate([part.recommended for part in parts]),
             n_at=np.concatenate([part.n_at for part in parts]),
@@ -63,8 +75,16 @@ class Trials:
             eff_at=np.concatenate([part.eff_at for part in parts]),
             reason=np.concatenate(codes).astype(np.int32),
             reasons=reasons,
-            estimate=None if any(e is None for e in estimates) else np.concatenate(estimates),  # type: ignore[arg-type]
+            estimate=_concat_optional([part.estimate for part in parts]),
+            phase_n=_concat_optional([part.phase_n for part in parts]),
+            phase_tox=_concat_optional([part.phase_tox for part in parts]),
         )
+
+
+def _concat_optional(arrays: Sequence[np.ndarray | None]) -> np.ndarray | None:
+    """The arrays concatenated, or ``None`` unless every part has one."""
+    present = [a for a in arrays if a is not None]
+    return np.concatenate(present) if present and len(present) == len(arrays) else None
 
 
 def label_reasons(reasons: Sequence[StopReason]) -> tuple[np.ndarray, tuple[StopReason, ...]]:
