@@ -103,3 +103,18 @@ class DoseCountFit(BehaviourFit[R]):
     @cached_property
     def reached_at(self) -> int | None:
         return first_dose_with(self.parent, self.rule.dose, self.rule.n)
+
+
+class HoldLastDoseFit(BehaviourFit[B]):
+    """A fit that keeps treating at the last dose given while :attr:`held` names it."""
+
+    @property
+    @abstractmethod
+    def held(self) -> int | None:
+        """The dose to keep treating at, or ``None`` to let the parent's answer stand."""
+
+    def recommended_dose(self) -> int | None:
+        return self.held if self.held is not None else self.parent.recommended_dose()
+
+    def continues(self) -> bool:
+        return self.held is not None or self.parent.continues()

@@ -14,7 +14,7 @@ from typing import ClassVar
 from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
 from ..selector import Behaviour, Feature
-from ._common import BehaviourFit, last_dose, require_count
+from ._common import HoldLastDoseFit, last_dose, require_count
 
 
 @register
@@ -33,22 +33,16 @@ class ExpandLastDoseToCohort(Behaviour):
         return ExpandLastDoseToCohortFit(parent, self)
 
 
-class ExpandLastDoseToCohortFit(BehaviourFit[ExpandLastDoseToCohort]):
+class ExpandLastDoseToCohortFit(HoldLastDoseFit[ExpandLastDoseToCohort]):
     """The parent's fit, kept at the last dose until its cohort is full."""
 
     @cached_property
-    def _held(self) -> int | None:
+    def held(self) -> int | None:
         """The dose given last while the parent stops before it has ``n`` patients, else ``None``."""
         last = last_dose(self)
         if last is None or last.patients >= self.rule.n or self.parent.continues():
             return None
         return last.dose
-
-    def recommended_dose(self) -> int | None:
-        return self._held if self._held is not None else self.parent.recommended_dose()
-
-    def continues(self) -> bool:
-        return self._held is not None or self.parent.continues()
 
     def explain(self) -> str:
         last = last_dose(self)
@@ -57,7 +51,7 @@ class ExpandLastDoseToCohortFit(BehaviourFit[ExpandLastDoseToCohort]):
         if self.parent.continues():
             return f"parent continues; {self.unchanged()}"
         count = f"{last.patients} patients at last {dose_text(last.dose)}"
-        if self._held is None:
+        if self.held is None:
             return f"parent stops and {count} >= {self.rule.n}; {self.unchanged()}"
         parent = dose_text(self.parent.recommended_dose())
         return f"parent stops ({parent}) but {count} < {self.rule.n}: {dose_text(last.dose)}, continue"

@@ -14,7 +14,7 @@ from typing import ClassVar
 from ..fit import DerivedFit, Fit, dose_text
 from ..registry import register
 from ..selector import Behaviour, Feature, require
-from ._common import BehaviourFit, LastDose, answer_text, last_dose, require_count
+from ._common import HoldLastDoseFit, LastDose, answer_text, last_dose, require_count
 
 
 @register
@@ -37,23 +37,17 @@ class StickOnNumTox(Behaviour):
         return StickOnNumToxFit(parent, self)
 
 
-class StickOnNumToxFit(BehaviourFit[StickOnNumTox]):
+class StickOnNumToxFit(HoldLastDoseFit[StickOnNumTox]):
     """The parent's fit, held at the last dose on the given toxicity count."""
 
     def _matches(self, last: LastDose) -> bool:
         return (last.patients, last.toxicities) == (self.rule.num_patients, self.rule.num_tox)
 
     @cached_property
-    def _held(self) -> int | None:
+    def held(self) -> int | None:
         """The dose given last when its counts match, else ``None``."""
         last = last_dose(self)
         return last.dose if last is not None and self._matches(last) else None
-
-    def recommended_dose(self) -> int | None:
-        return self._held if self._held is not None else self.parent.recommended_dose()
-
-    def continues(self) -> bool:
-        return self._held is not None or self.parent.continues()
 
     def explain(self) -> str:
         last = last_dose(self)
