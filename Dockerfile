@@ -20,8 +20,12 @@ USER dosefinding
 WORKDIR /var/lib/dosefinding
 VOLUME ["/var/lib/dosefinding"]
 EXPOSE 50051
-ENV DOSEFINDING_DATA_DIR=/var/lib/dosefinding
+# TLS (and callers) come from a mounted configuration file, e.g. -v ./etc:/etc/dosefinding:ro;
+# the health probe uses a plaintext port on the container's loopback only.
+ENV DOSEFINDING_DATA_DIR=/var/lib/dosefinding \
+    DOSEFINDING_LISTEN=0.0.0.0:50051 \
+    DOSEFINDING_PROBE_LISTEN=127.0.0.1:50052 \
+    DOSEFINDING_CONFIG=/etc/dosefinding/server.toml
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python", "-c", "import grpc, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; s = g.HealthStub(grpc.insecure_channel('127.0.0.1:50051')).Check(h.HealthCheckRequest(), timeout=3); sys.exit(0 if s.status == h.HealthCheckResponse.SERVING else 1)"]
+  CMD ["python", "-c", "import grpc, sys; from grpc_health.v1 import health_pb2 as h, health_pb2_grpc as g; s = g.HealthStub(grpc.insecure_channel('127.0.0.1:50052')).Check(h.HealthCheckRequest(), timeout=3); sys.exit(0 if s.status == h.HealthCheckResponse.SERVING else 1)"]
 ENTRYPOINT ["dosefinding-server"]
-CMD ["--listen", "0.0.0.0:50051"]

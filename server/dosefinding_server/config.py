@@ -51,6 +51,7 @@ class Config:
     client_ca: str | None = None
     signing_key: str | None = None
     checkpoint_every: int = 1000
+    probe_listen: str | None = None
     max_workers: int = 16
     log_level: str = "info"
     identities: Identities = field(default_factory=Identities)
@@ -133,4 +134,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-ca", dest="client_ca", help="CA of client certificates; set: mTLS is required")
     parser.add_argument("--signing-key", dest="signing_key", help="audit signing key (default DATA_DIR/audit-signing-key.pem)")
     parser.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, help="sign a checkpoint every N records")
+    parser.add_argument("--probe-listen", dest="probe_listen",
+                        help="extra plaintext HOST:PORT on loopback for local health probes (container healthchecks); "
+                             "callers there still need credentials for anything but health")
     parser.add_argument("--log-level", dest="log_level")

@@ -83,6 +83,10 @@ def serve(config: Config, ready_file: str | None) -> int:
         print(f"dosefinding-server: --insecure is refused on {config.listen}: not a loopback address",
               file=sys.stderr)
         return 2
+    if config.probe_listen and not is_loopback(config.probe_listen):
+        print(f"dosefinding-server: --probe-listen must be a loopback address, not {config.probe_listen}",
+              file=sys.stderr)
+        return 2
     try:
         running = build_server(config)
     except (AuditError, StorageError, OSError, ValueError) as error:

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dosefinding.v1 import trial_service_pb2 as tpb
 from dosefinding_client import DoseFindingClient, ServiceError
@@ -15,7 +16,8 @@ from dosefinding_server.config import Config
 from dosefinding_server.security.authentication import Identities
 from dosefinding_server.security.principals import Role
 
-from .support import Caller, Issued, TestAuthority, cohort, create, record, running, token_identities, write_pem
+from .support import (LIFECYCLE, Caller, Issued, TestAuthority, cohort, create, evaluate, record, running,
+                      token_identities, write_pem)
 
 
 class Certificates:
@@ -115,3 +117,20 @@ def test_tokens_over_server_only_tls(certificates: Certificates, tmp_path: Path)
                 pytest.raises(ServiceError) as caught:
             create(anonymous)
         assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_loopback_probe_port_answers_health_but_nothing_else_without_credentials(
+        certificates: Certificates, tmp_path: Path) -> None:
+    config = Config(
+        listen="127.0.0.1:0", data_dir=str(tmp_path / "data"), probe_listen="127.0.0.1:0",
+        tls_cert=write_pem(tmp_path, "server.pem", certificates.server.certificate),
+        tls_key=write_pem(tmp_path, "server.key", certificates.server.key),
+        client_ca=write_pem(tmp_path, "ca.pem", certificates.ca.pem),
+    )
+    with running(config) as server, grpc.insecure_channel(f"127.0.0.1:{server.probe_port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with DoseFindingClient(f"127.0.0.1:{server.probe_port}", retries=0) as plain:
+            with pytest.raises(ServiceError) as refused:
+                evaluate(plain, LIFECYCLE, "1NNN")
+        assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED

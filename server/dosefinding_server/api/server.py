@@ -78,6 +78,8 @@ class RunningServer:
     database: Database
     data_dir: Path
     lock: IO[bytes] | None = None
+    #: the plaintext loopback port for local health probes, if configured
+    probe_port: int | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
         """NOT_SERVING first, then drain calls for ``grace`` seconds, then sign a last checkpoint and close."""
@@ -190,12 +192,15 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes]) -> RunningSer
     credentials = _credentials(config)
     port = (server.add_secure_port(config.listen, credentials) if credentials
             else server.add_insecure_port(config.listen))
+    probe_port = server.add_insecure_port(config.probe_listen) if config.probe_listen else None
+    if probe_port == 0:
+        port = 0
     if port == 0:
         audit.close()
         database.close()
         raise OSError(f"cannot listen on {config.listen}")
     server.start()
-    return RunningServer(server, port, health_servicer, audit, database, data_dir, lock)
+    return RunningServer(server, port, health_servicer, audit, database, data_dir, lock, probe_port)
 
 
 def rotate_signing_key(config: Config, new_key_path: str | Path) -> Checkpoint:
