@@ -7,6 +7,7 @@ from typing import Iterator
 import pytest
 
 from dosefinding_client import DoseFindingClient
+from dosefinding_client.cli import main
 from dosefinding_server.api.server import RunningServer, build_server
 from dosefinding_server.config import Config
 from dosefinding_server.logging import configure_logging
@@ -28,3 +29,13 @@ def client(server: RunningServer) -> Iterator[DoseFindingClient]:
     with DoseFindingClient(f"127.0.0.1:{server.port}", timeout=60.0) as connected:
         connected.wait_ready()
         yield connected
+
+
+@pytest.fixture
+def run(server: RunningServer, capsys: pytest.CaptureFixture[str]):
+    """The ``dosefinding`` command against the session's server: ``run(*argv) -> (code, out, err)``."""
+    def invoke(*argv: str) -> tuple[int, str, str]:
+        code = main(["--server", f"127.0.0.1:{server.port}", *argv])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return invoke

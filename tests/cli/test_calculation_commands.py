@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dosefinding_client.cli import main
-from tests.cli.conftest import EXAMPLES
+from tests.support import EXAMPLES
 
 
 def test_evaluate_prints_the_decision_and_its_trace(run):

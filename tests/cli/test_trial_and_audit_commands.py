@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
 from dosefinding_client.cli import main
-from tests.cli.conftest import EXAMPLES
+from tests.support import EXAMPLES
 from dosefinding_server.audit.signing import load_private_key
 
 

@@ -10,8 +10,6 @@ import pytest
 
 from dosefinding_client.cli.simulation import Progress
 
-from ..cli.conftest import run  # noqa: F401  (the fixture: the command against the session's server)
-
 CRM = [{"stage": "crm", "skeleton": [0.05, 0.1, 0.2, 0.35, 0.5], "target": 0.25},
        {"stage": "dont_skip_doses"}, {"stage": "stop_at_n", "n": 36}]
 BOIN = [{"stage": "boin", "num_doses": 5, "target": 0.25}, {"stage": "stop_at_n", "n": 24}]

@@ -23,9 +23,6 @@ from dosefinding_server.version import ENGINE_VERSION
 
 from .replay import Replayer
 
-CHUNK_RECORDS = 500
-
-
 def checkpoint_message(checkpoint: Checkpoint) -> audit_pb2.Checkpoint:
     message = audit_pb2.Checkpoint(tree_size=checkpoint.tree_size, root_hash=checkpoint.root_hash,
                                    key_id=checkpoint.key_id, signature=checkpoint.signature,

@@ -33,7 +33,7 @@ from dosefinding_server.trials.locks import KeyedLocks
 from dosefinding_server.trials.store import TrialStore
 
 from .calls import current_call
-from .translate import decision_to_proto, design_from_proto, design_sha256, design_stages
+from .translate import decision_to_proto, design_from_proto, design_sha256
 
 MAX_PAGE = 500
 

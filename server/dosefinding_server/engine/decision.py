@@ -49,11 +49,6 @@ class Decision:
     warnings: tuple[str, ...]
 
 
-def num_doses_for(design: Selector, outcomes: Outcomes) -> int:
-    """The number of dose levels a fit of ``design`` to ``outcomes`` reports."""
-    return design.num_doses if design.num_doses is not None else outcomes.max_dose
-
-
 def decide(
     design: Selector,
     outcomes: Outcomes,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Sequence
 
 from .outcomes import Outcomes
 
@@ -212,6 +211,3 @@ def resolve_dose(fit: Fit, dose: "DoseRef") -> int | None:
 
 DoseRef = int | str  # a 1-based level, "recommended" or "any"
 
-
-def as_tuple(values: Sequence[float | None]) -> ProbVector:
-    return tuple(None if v is None else float(v) for v in values)
