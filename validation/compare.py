@@ -109,7 +109,8 @@ def _compare_nodes(expected_nodes: list[dict[str, Any]], actual_nodes: Any) -> I
                 yield f"node {node['outcomes']!r}.{key}: expected {node.get(key)!r}, got {mine.get(key)!r}"
 
 
-def _flatten(value: Any) -> list[Any]:
+def flatten(value: Any) -> list[Any]:
+    """A quantity as a flat list: ``{"NoDose": x, "doses": [...]}`` -> ``[x, ...]``; a scalar -> ``[x]``."""
     if isinstance(value, dict):
         return [value.get("NoDose")] + list(value.get("doses") or [])
     if isinstance(value, list):
@@ -131,12 +132,12 @@ def _compare_stochastic(expected: dict[str, Any], actual: dict[str, Any], z: flo
             if actual[key] != value:
                 yield f"{key}: expected {value}, got {actual[key]}"
             continue
-        exp_values, act_values = _flatten(value), _flatten(actual[key])
+        exp_values, act_values = flatten(value), flatten(actual[key])
         if len(exp_values) != len(act_values):
             yield f"{key}: length {len(act_values)} != {len(exp_values)}"
             continue
-        se_r = _flatten(se_reference[key]) if key in se_reference else [None] * len(exp_values)
-        se_p = _flatten(se_actual[key]) if key in se_actual else [None] * len(exp_values)
+        se_r = flatten(se_reference[key]) if key in se_reference else [None] * len(exp_values)
+        se_p = flatten(se_actual[key]) if key in se_actual else [None] * len(exp_values)
         floor = (100.0 if key in PERCENT_KEYS else 1.0) / n
         for i, (e, a) in enumerate(zip(exp_values, act_values)):
             if e is None or a is None or isinstance(e, bool) or isinstance(a, bool):

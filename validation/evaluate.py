@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from dosefinding_client import DoseFindingClient, ServiceError
 
@@ -33,18 +33,25 @@ def read_cases(path: Path) -> Iterator[dict[str, Any]]:
                     raise SystemExit(f"{path}:{number}: not JSON: {error}") from None
 
 
+def call_adapter(adapter: Callable[[DoseFindingClient, dict[str, Any]], dict[str, Any]],
+                 client: DoseFindingClient, case: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The adapter's answer to a case, or why there is none: one case's failure never ends a run."""
+    try:
+        return adapter(client, case), ""
+    except ServiceError as error:
+        return None, str(error)
+    except Exception as error:  # a malformed case or broken adapter: that case's error
+        return None, f"cannot evaluate this case: {type(error).__name__}: {error}"
+
+
 def answer(client: DoseFindingClient, case: dict[str, Any]) -> dict[str, Any]:
     """The output line of one case; every failure becomes that case's error."""
     case_id = case.get("id")
     adapter = ADAPTERS.get(case.get("family", ""))
     if adapter is None:
         return {"id": case_id, "error": f"unknown family {case.get('family')!r}"}
-    try:
-        return {"id": case_id, "actual": adapter(client, case)}
-    except ServiceError as error:
-        return {"id": case_id, "error": str(error)}
-    except Exception as error:  # a malformed case must not end the run: it is that case's error
-        return {"id": case_id, "error": f"cannot evaluate this case: {type(error).__name__}: {error}"}
+    actual, error = call_adapter(adapter, client, case)
+    return {"id": case_id, "actual": actual} if actual is not None else {"id": case_id, "error": error}
 
 
 def evaluate(cases: Iterable[dict[str, Any]], client: DoseFindingClient) -> Iterator[dict[str, Any]]:

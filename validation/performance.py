@@ -23,9 +23,10 @@ import re
 import time
 from typing import Any, Callable
 
-from dosefinding_client import DoseFindingClient, ServiceError
+from dosefinding_client import DoseFindingClient
 
-from .compare import COUNT_KEYS, _flatten, compare_case, is_stochastic
+from .compare import COUNT_KEYS, compare_case, flatten, is_stochastic
+from .evaluate import call_adapter
 from .progress import Progress
 
 Case = dict[str, Any]
@@ -62,8 +63,8 @@ def components(case: Case, actual: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         names = (["no dose"] + [f"dose {i + 1}" for i in range(len(value["doses"]))] if isinstance(value, dict)
                  else [f"dose {i + 1}" for i in range(len(value))] if isinstance(value, list) else [""])
-        columns = [_flatten(value), _flatten(actual[key]),
-                   _flatten(se_r[key]) if key in se_r else [], _flatten(se_p[key]) if key in se_p else []]
+        columns = [flatten(value), flatten(actual[key]),
+                   flatten(se_r[key]) if key in se_r else [], flatten(se_p[key]) if key in se_p else []]
         for i, name in enumerate(names):
             r, p, sr, sp = (column[i] if i < len(column) else None for column in columns)
             rows.append({"quantity": key, "component": name, "r": r, "r_se": sr, "project": p, "project_se": sp})
@@ -72,13 +73,9 @@ def components(case: Case, actual: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _judge(client: DoseFindingClient, adapter: Adapter, case: Case) -> dict[str, Any]:
     started = time.perf_counter()
-    try:
-        actual = adapter(client, case)
-    except ServiceError as error:
-        return {"status": "fail", "problems": [str(error)], "seconds": time.perf_counter() - started}
-    except Exception as error:  # a broken adapter or case is that case's failure, not the run's end
-        return {"status": "fail", "problems": [f"cannot evaluate this case: {type(error).__name__}: {error}"],
-                "seconds": time.perf_counter() - started}
+    actual, error = call_adapter(adapter, client, case)
+    if actual is None:
+        return {"status": "fail", "problems": [error], "seconds": time.perf_counter() - started}
     problems = compare_case(case, actual)
     return {"status": "fail" if problems else "pass", "problems": problems, "actual": actual,
             "components": components(case, actual), "seconds": time.perf_counter() - started}

@@ -31,6 +31,7 @@ from .translate import (
     design_sha256,
     message_params,
     outcomes_from_proto,
+    set_optional,
 )
 
 T = TypeVar("T")
@@ -61,11 +62,6 @@ def _posterior_rule(request: Any) -> PosteriorRule:
         raise InputError("rule", "set POSTERIOR_RULE_TOXICITY or POSTERIOR_RULE_FUTILITY")
     return PosteriorRule(Rule(word), request.theta, request.confidence,
                          request.prior_alpha, request.prior_beta)
-
-
-def _set(message: Message, name: str, value: Any) -> None:
-    if value is not None:
-        setattr(message, name, value)
 
 
 class DecisionService(pb_grpc.DecisionServiceServicer):
@@ -99,8 +95,8 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         for index, (scaled, ptox, lower, upper) in enumerate(zip(
                 result.dosescaled, result.ptox, result.ptox_lower, result.ptox_upper)):
             estimate = response.doses.add(dose=index + 1, dosescaled=scaled, ptox=ptox)
-            _set(estimate, "ptox_lower", lower)
-            _set(estimate, "ptox_upper", upper)
+            set_optional(estimate, "ptox_lower", lower)
+            set_optional(estimate, "ptox_upper", upper)
         return response
 
     def CalibrateSkeleton(self, request: calc.CalibrateSkeletonRequest, context: grpc.ServicerContext
@@ -115,22 +111,22 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         for row in table.rows:
             entry = response.rows.add(n=row.n, escalate_if_le=row.escalate_if_le,
                                       deescalate_if_ge=row.deescalate_if_ge)
-            _set(entry, "eliminate_if_ge", row.eliminate_if_ge)
-        _set(response, "cutoff", table.cutoff)
+            set_optional(entry, "eliminate_if_ge", row.eliminate_if_ge)
+        set_optional(response, "cutoff", table.cutoff)
         for stop in table.stop_rows or ():
-            _set(response.stop_rows.add(n=stop.n), "stop_if_ge", stop.stop_if_ge)
+            set_optional(response.stop_rows.add(n=stop.n), "stop_if_ge", stop.stop_if_ge)
         return response
 
     def SelectBoinMtd(self, request: calc.SelectBoinMtdRequest, context: grpc.ServicerContext
                       ) -> calc.SelectBoinMtdResponse:
         result = engine_call(boin_mtd.select_mtd, request)
         response = calc.SelectBoinMtdResponse()
-        _set(response, "mtd", result.mtd)
+        set_optional(response, "mtd", result.mtd)
         for estimate, overdose in zip(result.p_est, result.p_overdose):
             entry = response.doses.add(dose=estimate.dose)
             for name in ("phat", "ci_low", "ci_high"):
-                _set(entry, name, getattr(estimate, name))
-            _set(entry, "p_overdose", overdose)
+                set_optional(entry, name, getattr(estimate, name))
+            set_optional(entry, "p_overdose", overdose)
         return response
 
     def NextBoinCombination(self, request: calc.NextBoinCombinationRequest,
@@ -174,7 +170,7 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
                                   context: grpc.ServicerContext) -> calc.GetPosteriorStoppingTableResponse:
         response = calc.GetPosteriorStoppingTableResponse()
         for n, boundary in _posterior_rule(request).table(request.max_n):
-            _set(response.rows.add(n=n), "boundary", boundary)
+            set_optional(response.rows.add(n=n), "boundary", boundary)
         return response
 
     def EvaluateTreeStopping(self, request: calc.EvaluateTreeStoppingRequest,
@@ -183,7 +179,7 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         result = tree_stopping(design, outcomes_from_proto(request.outcomes, design), request.k)
         response = calc.EvaluateTreeStoppingResponse(
             doses_reachable=list(result.doses_reachable), stop=result.stop, nodes=result.nodes)
-        _set(response, "recommended_dose", result.recommended_dose)
+        set_optional(response, "recommended_dose", result.recommended_dose)
         return response
 
     def GetDecisionTable(self, request: pb.GetDecisionTableRequest, context: grpc.ServicerContext
@@ -194,9 +190,9 @@ class DecisionService(pb_grpc.DecisionServiceServicer):
         for row in decision_table(design, request.dose, request.max_n, previous):
             entry = response.rows.add(n=row.n)
             for name in ("escalate_if_le", "deescalate_if_ge", "eliminate_if_ge"):
-                _set(entry, name, getattr(row, name))
+                set_optional(entry, name, getattr(row, name))
             for cell in row.cells:
-                _set(entry.cells.add(toxicities=cell.toxicities, action=_ACTIONS[cell.action]),
+                set_optional(entry.cells.add(toxicities=cell.toxicities, action=_ACTIONS[cell.action]),
                      "next_dose", cell.next_dose)
         return response
 

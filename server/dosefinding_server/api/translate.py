@@ -100,7 +100,7 @@ def outcomes_from_proto(outcomes: outcomes_pb2.Outcomes, design: Selector,
                                 efficacy=design.efficacy)
 
 
-def _set(message: Message, name: str, value: Any) -> None:
+def set_optional(message: Message, name: str, value: Any) -> None:
     """Set an optional field, leaving it absent for ``None`` (R's NA)."""
     if value is not None:
         setattr(message, name, value)
@@ -118,17 +118,17 @@ def decision_to_proto(decision: Decision) -> decision_pb2.Decision:
         summary = message.doses.add(dose=dose.dose, patients=dose.patients, toxicities=dose.toxicities)
         for name in ("efficacies", "admissible", "mean_prob_tox", "median_prob_tox",
                      "mean_prob_eff", "median_prob_eff", "utility"):
-            _set(summary, name, getattr(dose, name))
+            set_optional(summary, name, getattr(dose, name))
         for p, value in zip(decision.quantile_levels, dose.prob_tox_quantiles):
-            _set(summary.prob_tox_quantiles.add(p=p), "value", value)
+            set_optional(summary.prob_tox_quantiles.add(p=p), "value", value)
         for t, value in zip(decision.exceedance_thresholds, dose.prob_tox_exceeds):
-            _set(summary.prob_tox_exceeds.add(threshold=t), "probability", value)
+            set_optional(summary.prob_tox_exceeds.add(threshold=t), "probability", value)
         for t, value in zip(decision.efficacy_thresholds, dose.prob_eff_exceeds):
-            _set(summary.prob_eff_exceeds.add(threshold=t), "probability", value)
+            set_optional(summary.prob_eff_exceeds.add(threshold=t), "probability", value)
     for step in decision.trace:
         entry = message.trace.add(index=step.index, stage=step.stage, continue_trial=step.continues,
                                   reason=step.reason, warnings=list(step.warnings))
-        _set(entry, "received_dose", step.received_dose)
-        _set(entry, "received_continue", step.received_continue)
-        _set(entry, "dose", step.dose)
+        set_optional(entry, "received_dose", step.received_dose)
+        set_optional(entry, "received_continue", step.received_continue)
+        set_optional(entry, "dose", step.dose)
     return message
