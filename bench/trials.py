@@ -184,8 +184,8 @@ def record_outcomes(server: ServerProcess, threads: int, cohorts: int) -> dict[s
 
 def audit_share(address: str, samples: int = 200) -> dict[str, Any]:
     """The engine alone, the audited EvaluateDesign round trip, a durable audit append alone, and the
-    CPU the audit record of one RecordOutcomes costs to encode (canonical JSON of request and response)."""
-    from dosefinding_server.api.auditing import message_bytes
+    CPU the audit record of one RecordOutcomes costs to encode (deterministic protobuf of request and response)."""
+    from dosefinding_server.api.payloads import message_bytes
     from dosefinding_server.api.translate import design_from_proto, outcomes_from_proto
     from dosefinding_server.engine.decision import decide
 

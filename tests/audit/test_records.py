@@ -6,6 +6,8 @@ import json
 
 import pytest
 import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dosefinding_server.audit.canonical import parse_utc_timestamp, record_bytes, utc_timestamp
 from dosefinding_server.audit.errors import InvalidEntry
@@ -27,6 +29,21 @@ def test_canonical_bytes_are_rfc8785_of_every_field() -> None:
         "response": "eyJyZWNvbW1lbmRlZF9kb3NlIjoxLCJjb250aW51ZSI6dHJ1ZX0=", "design_sha256": "0" * 64,
         "engine_version": "0.1.0", "seed": "18446744073709551615", "reason": None, "corrects_seq": None,
         "status": "OK", "prev_hash": "00" * 32}
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1)
+
+
+@given(principal=_TEXT, method=_TEXT, reason=st.none() | _TEXT, trial_id=st.none() | _TEXT,
+       request=st.binary(), seq=st.integers(2, (1 << 53) - 1), seed=st.none() | st.integers(0, (1 << 64) - 1))
+def test_the_record_encoder_is_rfc8785_for_every_record(principal: str, method: str, reason: str | None,
+                                                        trial_id: str | None, request: bytes, seq: int,
+                                                        seed: int | None) -> None:
+    """The standard library's encoder gives RFC 8785's bytes for any record, whatever text it holds."""
+    sample = AuditEntry(principal=principal, method=method, request=request, response=b"", engine_version="1",
+                        trial_id=trial_id, seed=seed, reason=reason, corrects_seq=1 if reason else None)
+    data = record_bytes(seq, "2025-03-01T09:00:01.000000Z", sample, GENESIS_PREV_HASH)
+    assert data == rfc8785.dumps(json.loads(data))
 
 
 def test_sealed_leaf_covers_seq_and_prev_hash() -> None:

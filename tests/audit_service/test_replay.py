@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from dosefinding.v1 import audit_service_pb2 as apb
 from dosefinding_client import DoseFindingClient
+from dosefinding_server.api.payloads import message_bytes, parsed
 from dosefinding_server.api.replay import Replayer
 from dosefinding_server.api.trial_service import TrialService
-from dosefinding_server.audit.canonical import canonical_json
 from dosefinding_server.trials.store import TrialStore
 
 from .support import DECISIONS, TRIALS, decision_requests, export_jsonl
@@ -63,8 +62,8 @@ def test_a_logged_answer_the_engine_does_not_give_is_reported(auditor, workload,
         seq = next(r["seq"] for r in records if r["method"] == method and r["status"] == "OK")
         record = audit_server.audit.record(seq)
         assert replayer.replay_one(record) == ""
-        answer = json.loads(record.entry.response)
-        answer[path[0]][path[1]] += 1
-        forged = replace(record, entry=replace(record.entry, response=canonical_json(answer)))
+        answer = parsed(record, "response")
+        setattr(getattr(answer, path[0]), path[1], getattr(getattr(answer, path[0]), path[1]) + 1)
+        forged = replace(record, entry=replace(record.entry, response=message_bytes(answer)))
         difference = replayer.replay_one(forged)
         assert difference and "recommended_dose" in difference

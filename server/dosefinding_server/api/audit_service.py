@@ -21,6 +21,7 @@ from dosefinding_server.audit.verify import verify_log
 from dosefinding_server.engine.errors import InputError
 from dosefinding_server.version import ENGINE_VERSION
 
+from . import payloads
 from .replay import Replayer
 
 def checkpoint_message(checkpoint: Checkpoint) -> audit_pb2.Checkpoint:
@@ -102,7 +103,7 @@ class AuditService(pb_grpc.AuditServiceServicer):
                                         start=_utc(start), end=_utc(end))
         writer = export.write_csv if request.format == pb.EXPORT_FORMAT_CSV else export.write_jsonl
         buffer = io.StringIO()
-        count = writer(records, buffer)
+        count = writer(records, buffer, payloads.review)
         text = buffer.getvalue().encode("utf-8")
         step = 1 << 20
         for offset in range(0, max(len(text), 1), step):

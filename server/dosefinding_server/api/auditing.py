@@ -1,9 +1,9 @@
 """Which calls are audited, and what their audit entries hold.
 
 Every call that decides or changes something is audited, and so is every
-refused call.  Requests and responses are recorded as canonical JSON: RFC 8785
-canonicalisation of the proto3 JSON mapping with the .proto field names, so
-exports read as JSON and the bytes are reproducible from the messages.
+refused call.  Requests and responses are recorded as deterministic protobuf
+bytes (see :mod:`.payloads`, which also shows them as JSON for review); a
+refusal's answer is RFC 8785 canonical JSON of its status and message.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import rfc8785
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from dosefinding_server.audit.records import AuditEntry
 from dosefinding_server.version import ENGINE_VERSION
 
 from .calls import Call
+from .payloads import message_bytes
 
 #: Reads that decide nothing are not audited; everything else of these services is.
 _NOT_AUDITED = frozenset({
@@ -32,10 +32,6 @@ UNAUTHENTICATED_PRINCIPAL = "(unauthenticated)"
 
 def is_audited(method: str) -> bool:
     return method.strip("/").split("/")[0] in _AUDITED_SERVICES and method not in _NOT_AUDITED
-
-
-def message_bytes(message: Message) -> bytes:
-    return rfc8785.dumps(json_format.MessageToDict(message, preserving_proto_field_name=True))
 
 
 def refusal_bytes(code: str, message: str) -> bytes:

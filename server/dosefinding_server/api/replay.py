@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from google.protobuf import json_format, message_factory
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from dosefinding.v1 import decision_service_pb2, trial_service_pb2
@@ -23,15 +23,16 @@ from dosefinding_server.trials import model
 
 from .calls import Call, enter, leave
 from .decision_service import DecisionService
+from .payloads import parsed
 from .trial_service import TrialService
 from .translate import decision_to_proto
 
 REPLAYER = Principal("replay", ALL_ROLES, "replay")
-_TRIAL_DECISIONS = {
-    "/dosefinding.v1.TrialService/GetDecision": trial_service_pb2.GetDecisionRequest,
-    "/dosefinding.v1.TrialService/RecordOutcomes": trial_service_pb2.RecordOutcomesRequest,
-    "/dosefinding.v1.TrialService/CorrectOutcome": trial_service_pb2.CorrectOutcomeRequest,
-}
+_TRIAL_DECISIONS = frozenset({
+    "/dosefinding.v1.TrialService/GetDecision",
+    "/dosefinding.v1.TrialService/RecordOutcomes",
+    "/dosefinding.v1.TrialService/CorrectOutcome",
+})
 
 
 @dataclass
@@ -66,10 +67,8 @@ class Replayer:
         self.trials = trials
         decisions = DecisionService()
         service = decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"]
-        self.stateless: dict[str, tuple[Callable[..., Message], type[Message]]] = {
-            f"/{service.full_name}/{method.name}": (getattr(decisions, method.name),
-                                                    message_factory.GetMessageClass(method.input_type))
-            for method in service.methods
+        self.stateless: dict[str, Callable[..., Message]] = {
+            f"/{service.full_name}/{method.name}": getattr(decisions, method.name) for method in service.methods
         }
 
     def replay(self, records: Iterable[AuditRecord]) -> ReplayReport:
@@ -87,23 +86,20 @@ class Replayer:
     def replay_one(self, record: AuditRecord) -> str | None:
         """``None`` when the record holds no decision; ``""`` when it is reproduced; else the difference."""
         entry = record.entry
-        if entry.status != "OK":
+        request, response = parsed(record, "request"), parsed(record, "response")
+        if request is None or response is None:
             return None
-        logged = json.loads(entry.response)
-        if entry.method in self.stateless:
-            handler, request_type = self.stateless[entry.method]
-            request = json_format.ParseDict(json.loads(entry.request), request_type())
+        logged = _answer(response)
+        handler = self.stateless.get(entry.method)
+        if handler is not None:
             token = enter(Call("replay", entry.method, REPLAYER))
             try:
                 now = _answer(handler(request, None))
             finally:
                 leave(token)
-            logged.pop("audit", None)
             return "" if now == logged else _first_difference(logged, now)
-        request_type = _TRIAL_DECISIONS.get(entry.method)
-        if request_type is None:
+        if entry.method not in _TRIAL_DECISIONS:
             return None
-        request = json_format.ParseDict(json.loads(entry.request), request_type())
         version = int(logged["trial"]["version"])
         state = model.fold(e for e in self.trials.store.events(logged["trial"]["trial_id"]) if e.version <= version)
         if state is None:

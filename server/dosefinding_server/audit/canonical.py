@@ -17,6 +17,14 @@ with this one. Within that object:
   IEEE 754 doubles, exact only up to 2**53 (RFC 7493 §2.2);
 * absent optional fields are ``null``, never omitted, so the field set is fixed.
 
+A record holds only strings, integers below 2**53 and ``null``, and for such
+values RFC 8785 coincides with the standard library's JSON encoder run with
+sorted keys, no whitespace and no ASCII escaping: keys are ASCII (so UTF-16
+and code-point order agree), integers print the same, and both escape
+exactly ``"``, ``\\`` and the C0 controls, with the same short forms and
+lowercase ``\\u00xx``. :func:`record_bytes` uses that C encoder (a record is
+encoded before every reply); a property test holds it to ``rfc8785``.
+
 Timestamps are UTC with microseconds, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed
 width, so they also sort and compare as strings.
 """
@@ -24,6 +32,7 @@ width, so they also sort and compare as strings.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -62,9 +71,12 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def record_bytes(seq: int, recorded_at: str, entry: AuditEntry, prev_hash: bytes) -> bytes:
-    """The canonical bytes of the record ``entry`` stored at ``seq`` after the leaf ``prev_hash``."""
-    return canonical_json({
+_RECORD_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def record_fields(seq: int, recorded_at: str, entry: AuditEntry, prev_hash: bytes) -> dict[str, Any]:
+    """The fields of the record ``entry`` stored at ``seq`` after the leaf ``prev_hash``, as JSON values."""
+    return {
         "format": RECORD_FORMAT,
         "seq": seq,
         "recorded_at": recorded_at,
@@ -80,4 +92,9 @@ def record_bytes(seq: int, recorded_at: str, entry: AuditEntry, prev_hash: bytes
         "corrects_seq": entry.corrects_seq,
         "status": entry.status,
         "prev_hash": prev_hash.hex(),
-    })
+    }
+
+
+def record_bytes(seq: int, recorded_at: str, entry: AuditEntry, prev_hash: bytes) -> bytes:
+    """The canonical (RFC 8785) bytes of the record ``entry`` stored at ``seq`` after the leaf ``prev_hash``."""
+    return _RECORD_ENCODER.encode(record_fields(seq, recorded_at, entry, prev_hash)).encode("utf-8")

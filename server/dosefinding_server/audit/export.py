@@ -2,7 +2,9 @@
 
 Part 11 §11.10(b) asks for accurate and complete copies of records in
 human-readable form for inspection. ``request`` and ``response`` are shown
-decoded as JSON (bytes that are not UTF-8 JSON appear as ``{"base64": ...}``);
+through a ``review`` function the caller gives (the service decodes its
+messages by method; see ``api.payloads``); by default they are decoded as
+JSON, and bytes that are not UTF-8 JSON appear as ``{"base64": ...}``;
 hashes are hex. JSON Lines is the exact form. In CSV ``request`` and
 ``response`` are JSON text, and a text cell that a spreadsheet would run as a
 formula (starting with ``= + - @``, tab or CR) is prefixed with ``'``
@@ -14,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import datetime
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, Callable, Iterable, Iterator, TextIO
 
 from ..storage import Storage
 from .canonical import b64, utc_timestamp
@@ -26,6 +28,9 @@ REVIEW_FIELDS = ("seq", "recorded_at", "principal", "method", "trial_id", "statu
                  "leaf_hash")
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+Review = Callable[[AuditRecord, str], Any]
+"""How a record's ``request`` or ``response`` (the second argument names which) is shown to a reader."""
 
 
 def select_records(storage: Storage, *, trial_id: str | None = None, start: datetime | None = None,
@@ -50,14 +55,20 @@ def select_records(storage: Storage, *, trial_id: str | None = None, start: date
             yield record_from_row(row)
 
 
-def _decoded(data: bytes) -> Any:
+def decoded_json(data: bytes) -> Any:
+    """``data`` as the JSON it holds, or ``{"base64": ...}`` when it is not UTF-8 JSON."""
     try:
         return json.loads(data.decode("utf-8"))
     except ValueError:
         return {"base64": b64(data)}
 
 
-def review_document(record: AuditRecord) -> dict[str, Any]:
+def stored_json(record: AuditRecord, part: str) -> Any:
+    """The default :data:`Review`: the part's bytes read as JSON."""
+    return decoded_json(getattr(record.entry, part))
+
+
+def review_document(record: AuditRecord, review: Review = stored_json) -> dict[str, Any]:
     """``record`` as a JSON-ready dict in :data:`REVIEW_FIELDS` order."""
     entry = record.entry
     return {
@@ -65,17 +76,17 @@ def review_document(record: AuditRecord) -> dict[str, Any]:
         "method": entry.method, "trial_id": entry.trial_id, "status": entry.status,
         "design_sha256": entry.design_sha256, "engine_version": entry.engine_version,
         "seed": None if entry.seed is None else str(entry.seed), "reason": entry.reason,
-        "corrects_seq": entry.corrects_seq, "request": _decoded(entry.request),
-        "response": _decoded(entry.response), "prev_hash": record.prev_hash.hex(),
+        "corrects_seq": entry.corrects_seq, "request": review(record, "request"),
+        "response": review(record, "response"), "prev_hash": record.prev_hash.hex(),
         "leaf_hash": record.leaf_hash.hex(),
     }
 
 
-def write_jsonl(records: Iterable[AuditRecord], out: TextIO) -> int:
+def write_jsonl(records: Iterable[AuditRecord], out: TextIO, review: Review = stored_json) -> int:
     """One JSON object per line; returns the number of records written."""
     count = 0
     for record in records:
-        out.write(json.dumps(review_document(record), ensure_ascii=False, separators=(",", ":")) + "\n")
+        out.write(json.dumps(review_document(record, review), ensure_ascii=False, separators=(",", ":")) + "\n")
         count += 1
     return count
 
@@ -90,7 +101,7 @@ def _cell(field: str, value: Any) -> str:
     return str(value)
 
 
-def write_csv(records: Iterable[AuditRecord], out: TextIO) -> int:
+def write_csv(records: Iterable[AuditRecord], out: TextIO, review: Review = stored_json) -> int:
     """A header row then one row per record (RFC 4180 quoting); returns the number of records written.
 
     ``out`` should be opened with ``newline=""`` as the csv module requires.
@@ -99,7 +110,7 @@ def write_csv(records: Iterable[AuditRecord], out: TextIO) -> int:
     writer.writerow(REVIEW_FIELDS)
     count = 0
     for record in records:
-        document = review_document(record)
+        document = review_document(record, review)
         writer.writerow([_cell(field, document[field]) for field in REVIEW_FIELDS])
         count += 1
     return count
