@@ -258,6 +258,37 @@ def test_concurrent_appends_are_contiguous_and_verify(tmp_path: Path) -> None:
     database.close()
 
 
+def test_two_writers_of_one_log_interleave_into_one_chain(tmp_path: Path) -> None:
+    """Two logs on one file, as two worker processes have them: each catches up with the other's records."""
+    path = tmp_path / "audit.db"
+    first_db, first = new_log(path, checkpoint_every=7)
+    second_db, second = new_log(path, checkpoint_every=7)
+    first_db.migrate("trial", TRIAL_EVENTS)
+    seqs: list[int] = []
+    lock = threading.Lock()
+
+    def client(log: AuditLog, thread: int) -> None:
+        for i in range(30):
+            seq = log.append_durable(entry(i), insert_event(f"{thread}-{i}")).seq
+            with lock:
+                seqs.append(seq)
+
+    threads = [threading.Thread(target=client, args=(log, n)) for n, log in enumerate([first, second] * 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(seqs) == list(range(2, 2 + 6 * 30))
+    assert first.size == second.size == 1 + 6 * 30
+    second.close()
+    first.close()
+    assert first.latest_checkpoint().tree_size == 1 + 6 * 30
+    report = verify_log(first_db, public_keys=[KEY.public_key()])
+    assert report.ok and report.records == 1 + 6 * 30, report
+    first_db.close()
+    second_db.close()
+
+
 def test_online_backup_while_appending_verifies(tmp_path: Path) -> None:
     database, log = new_log(tmp_path / "audit.db", checkpoint_every=10)
     stop = threading.Event()

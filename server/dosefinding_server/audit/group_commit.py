@@ -52,13 +52,16 @@ class _Pending:
 
 
 class GroupCommitter:
-    """The writer thread. ``append`` writes one record in a transaction (the audit log's own)."""
+    """The writer thread. ``begin`` starts each batch's transaction (the audit log catches up with other
+    writers there); ``append`` writes one record in it (the audit log's own)."""
 
-    def __init__(self, storage: Storage, append: Callable[[Transaction, AuditEntry], AuditRecord],
+    def __init__(self, storage: Storage, begin: Callable[[Transaction], None],
+                 append: Callable[[Transaction, AuditEntry], AuditRecord],
                  max_batch: int, tick: Callable[[], None], tick_seconds: float) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._storage = storage
+        self._begin = begin
         self._append = append
         self._max_batch = max_batch
         self._tick = tick
@@ -103,6 +106,7 @@ class GroupCommitter:
         outcomes: list[Receipt | Exception] = []
         try:
             with self._storage.transaction() as tx:
+                self._begin(tx)
                 for pending in batch:
                     outcomes.append(self._apply(tx, pending))
                 crashpoints.reached("before_commit")  # test hook, inert unless armed (see crashpoints)

@@ -11,9 +11,13 @@ Merkle tree; every ``checkpoint_every`` records, ``checkpoint_seconds`` after
 the last checkpoint if records were added since, and on :meth:`AuditLog.close`,
 the log signs a checkpoint of the tree with its Ed25519 key.
 
-One process writes a log. Its position (size, last leaf, Merkle frontier,
-active key) is kept in memory and changed only inside write transactions,
-with rollback hooks that put it back if the transaction does not commit.
+Each writer keeps its position (size, last leaf, Merkle frontier, active
+key) in memory and changes it only inside write transactions, with rollback
+hooks that put it back if the transaction does not commit. Several
+processes of one server may write the same log (``dosefinding-server
+--workers``): the store serialises write transactions (``BEGIN IMMEDIATE``),
+and every write transaction first catches up with the records other writers
+committed (one indexed read; the frontier is reloaded only when they did).
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ class AuditLog:
             self._position = self._load(tx, signing_key)
             if self._position.size == 0:
                 self._introduce_key(tx, KeyIntroduction.create(signing_key.public_key(), None), signing_key)
-        self._committer = GroupCommitter(storage, self._append_with_checkpoint, max_batch,
+        self._committer = GroupCommitter(storage, self._catch_up, self._append_with_checkpoint, max_batch,
                                          self._sign_if_stale, checkpoint_seconds)
 
     @staticmethod
@@ -119,6 +123,15 @@ class AuditLog:
                                     f"{active[0] if active else '(none)'}; rotate keys with rotate_key()")
         return _Position(size, last_leaf, Frontier.load(size, node_source(tx)), checkpoint_size, signing_key, signer)
 
+    def _catch_up(self, tx: Transaction) -> None:
+        """Take the records, checkpoints and keys other writers committed since this one last wrote."""
+        size, signed = tx.execute("SELECT (SELECT COALESCE(MAX(seq), 0) FROM audit_records), "
+                                  "(SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints)").fetchone()
+        if size != self._position.size:
+            self._position = self._load(tx, self._position.key)
+        elif signed != self._position.checkpoint_size:
+            self._position = replace(self._position, checkpoint_size=signed)
+
     def __enter__(self) -> AuditLog:
         return self
 
@@ -127,8 +140,9 @@ class AuditLog:
 
     @property
     def size(self) -> int:
-        """Records appended so far (including any in a transaction not yet committed)."""
-        return self._position.size
+        """Records committed so far, by any writer."""
+        with self._storage.reader() as reader:
+            return int(reader.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_records").fetchone()[0])
 
     @property
     def key_id(self) -> str:
@@ -198,6 +212,7 @@ class AuditLog:
             return
         try:
             with self._storage.transaction() as tx:
+                self._catch_up(tx)
                 self._sign_unsigned(tx)
         except Exception as err:  # the next tick, a count checkpoint or close() tries again
             logger.warning("audit_checkpoint_failed", error=f"{type(err).__name__}: {err}")
@@ -220,6 +235,7 @@ class AuditLog:
         under concurrency use :meth:`submit`.
         """
         self._check_open()
+        self._catch_up(transaction)
         return self._append_with_checkpoint(transaction, entry).seq
 
     def submit(self, entry: AuditEntry, writes: Writes | None = None) -> Future[Receipt]:
@@ -244,6 +260,7 @@ class AuditLog:
         """Sign a checkpoint of everything appended so far (unless the latest already covers it)."""
         self._check_open()
         with self._storage.transaction() as tx:
+            self._catch_up(tx)
             latest = self._sign_unsigned(tx) or latest_checkpoint(tx)
         if latest is None:
             raise LogIntegrityError("the log has no checkpoint, not even its first key's")
@@ -260,6 +277,7 @@ class AuditLog:
         if key_id(new_key.public_key()) == self._position.key_id:
             raise ValueError("the new key is the active key")
         with self._storage.transaction() as tx:
+            self._catch_up(tx)
             self._sign_unsigned(tx)
             return self._introduce_key(tx, KeyIntroduction.create(new_key.public_key(), self._position.key),
                                        new_key)
@@ -313,4 +331,5 @@ class AuditLog:
         self._closed = True
         self._committer.close()
         with self._storage.transaction() as tx:
+            self._catch_up(tx)
             self._sign_unsigned(tx)
