@@ -53,6 +53,7 @@ class Config:
     checkpoint_every: int = 1000
     probe_listen: str | None = None
     max_workers: int = 16
+    workers: int = 1
     log_level: str = "info"
     identities: Identities = field(default_factory=Identities)
 
@@ -118,8 +119,12 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> C
     config = from_file(path) if path else Config()
     from_env = {name: _coerce(name, environ[f"DOSEFINDING_{name.upper()}"])
                 for name in _SCALARS if f"DOSEFINDING_{name.upper()}" in environ}
-    from_flags = {name: value for name in _SCALARS if (value := getattr(args, name, None)) not in (None, False)}
-    return replace(config, **from_env, **from_flags)
+    from_flags = {name: value for name in _SCALARS if (value := getattr(args, name, None)) is not None}
+    config = replace(config, **{**from_env, **from_flags})
+    for name in ("workers", "max_workers", "checkpoint_every"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name}: {getattr(config, name)} is not a positive integer")
+    return config
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -137,4 +142,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--probe-listen", dest="probe_listen",
                         help="extra plaintext HOST:PORT on loopback for local health probes (container healthchecks); "
                              "callers there still need credentials for anything but health")
+    parser.add_argument("--workers", type=int,
+                        help="server processes sharing the port and the store (default 1; one per core for throughput)")
     parser.add_argument("--log-level", dest="log_level")

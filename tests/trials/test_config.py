@@ -1,0 +1,37 @@
+"""Server configuration: defaults < file < environment < flags, and settings that cannot work are refused."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from dosefinding_server.config import ConfigError, add_flags, load
+
+
+def parse(*flags: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    return parser.parse_args(list(flags))
+
+
+def test_each_source_overrides_the_one_before(tmp_path: Path) -> None:
+    file = tmp_path / "server.toml"
+    file.write_text('listen = "127.0.0.1:7000"\nworkers = 2\nmax_workers = 8\ncheckpoint_every = 50\n')
+    environment = {"DOSEFINDING_CONFIG": str(file), "DOSEFINDING_WORKERS": "3", "DOSEFINDING_MAX_WORKERS": "12"}
+    config = load(parse("--workers", "4"), environment)
+    assert (config.listen, config.checkpoint_every, config.max_workers, config.workers) == ("127.0.0.1:7000", 50, 12, 4)
+    assert load(parse(), {}).workers == 1, "one process unless asked"
+
+
+@pytest.mark.parametrize(("flags", "environment", "words"), [
+    (("--workers", "0"), {}, "workers: 0 is not a positive integer"),
+    ((), {"DOSEFINDING_WORKERS": "-2"}, "workers: -2 is not a positive integer"),
+    ((), {"DOSEFINDING_WORKERS": "two"}, "workers: 'two' is not a valid int"),
+    (("--checkpoint-every", "0"), {}, "checkpoint_every: 0 is not a positive integer"),
+])
+def test_settings_that_cannot_work_are_refused_by_name(flags: tuple[str, ...], environment: dict[str, str],
+                                                       words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load(parse(*flags), environment)
