@@ -59,12 +59,15 @@ class DoseFindingClient:
     Every call has a deadline (``timeout`` seconds).  Calls that cannot change
     state are retried on ``UNAVAILABLE`` with exponential back-off; calls that
     write carry an idempotency key so that a retry never applies twice.
+    Each client has a connection of its own (gRPC would otherwise share one
+    between channels to the same address), so that a server running several
+    worker processes, which spreads connections over them, spreads clients.
     """
 
     def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
                  timeout: float = 30.0, retries: int = 3,
                  metadata: tuple[tuple[str, str], ...] = ()) -> None:
-        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.use_local_subchannel_pool", 1)]
         self.channel = (grpc.secure_channel(target, credentials, options) if credentials
                         else grpc.insecure_channel(target, options))
         self.timeout = timeout

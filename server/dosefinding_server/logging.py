@@ -1,11 +1,21 @@
-"""structlog configured for one JSON object per line on standard error."""
+"""structlog configured for one JSON object per line on standard error.
+
+Every event carries the process id (``pid``): a server with several worker processes logs from each.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Any
 
 import structlog
+
+
+def _add_pid(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    event["pid"] = os.getpid()
+    return event
 
 
 def configure_logging(level: str = "info") -> None:
@@ -15,7 +25,9 @@ def configure_logging(level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            _add_pid,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -18,6 +18,7 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -30,6 +31,7 @@ from .config import Config, ConfigError, add_flags, load
 from .logging import configure_logging
 from .storage import StorageError
 from .version import ENGINE_VERSION
+from .workers import WorkerFailed, Workers, start_workers
 
 log = structlog.get_logger("dosefinding.server")
 
@@ -93,19 +95,35 @@ def serve(config: Config, ready_file: str | None) -> int:
         print(f"dosefinding-server: {error}", file=sys.stderr)
         return 1
     address = f"{config.listen.rsplit(':', 1)[0]}:{running.port}"
+    workers = Workers([])
+    if config.workers > 1:
+        probe = f"{config.probe_listen.rsplit(':', 1)[0]}:{running.probe_port}" if config.probe_listen else None
+        try:
+            workers = start_workers(replace(config, listen=address, probe_listen=probe), config.workers - 1)
+        except WorkerFailed as error:
+            print(f"dosefinding-server: {error}", file=sys.stderr)
+            running.stop(0.0)
+            return 1
     if config.insecure:
         log.warning("insecure_mode", address=address,
                     detail="INSECURE: plaintext on loopback; without configured identities every caller is admin")
-    log.info("serving", address=address, engine_version=ENGINE_VERSION, data_dir=config.data_dir)
+    log.info("serving", address=address, engine_version=ENGINE_VERSION, data_dir=config.data_dir,
+             processes=config.workers)
     if ready_file:
         Path(ready_file).write_text(json.dumps({"address": address}))
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
+    if workers.processes:
+        threading.Thread(target=workers.wait_for_exit, args=(stopping,), daemon=True, name="workers").start()
     stopping.wait()
+    failed = workers.failed()
+    if failed is not None:
+        log.error("worker_exited", worker=failed.name, exit_code=failed.exitcode)
     log.info("shutting_down", grace_seconds=5)
+    workers.stop(5.0)
     running.stop(5.0)
-    return 0
+    return 1 if failed is not None else 0
 
 
 def main(argv: list[str] | None = None) -> int:

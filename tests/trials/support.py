@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -201,3 +202,43 @@ def write_pem(directory: Path, name: str, data: bytes) -> str:
     path = directory / name
     path.write_bytes(data)
     return str(path)
+
+
+def history(client: DoseFindingClient, trial_id: str) -> tpb.GetTrialResponse:
+    return client.call(client.trials.GetTrial, tpb.GetTrialRequest(trial_id=trial_id))
+
+
+@dataclass
+class Writer:
+    """A thread recording its cohorts one by one, reading and retrying on ABORTED."""
+
+    name: str
+    client: DoseFindingClient
+    trial_id: str
+    cohorts: int
+    acknowledged: list[tpb.RecordOutcomesResponse] = field(default_factory=list)
+    aborted: int = 0
+    error: BaseException | None = None
+
+    def run(self, race: threading.Barrier) -> None:
+        """Record every cohort; all writers read the trial before any writes, so the first round collides."""
+        try:
+            for number in range(self.cohorts):
+                patients = cohort(f"{self.name}-c{number}", [False, False, False])
+                first_try = True
+                while True:
+                    now = decision_now(self.client, self.trial_id)
+                    if number == 0 and first_try:
+                        race.wait(timeout=30)
+                    first_try = False
+                    try:
+                        answer = record(self.client, now.trial, now.decision.recommended_dose, patients)
+                    except ServiceError as error:
+                        if error.code != grpc.StatusCode.ABORTED:
+                            raise
+                        self.aborted += 1
+                        continue
+                    self.acknowledged.append(answer)
+                    break
+        except BaseException as error:  # reported by the test
+            self.error = error

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +23,7 @@ from dosefinding_server import main as server_main
 from dosefinding_server.api.server import TRUSTED_CHECKPOINT_FILE, build_server
 from dosefinding_server.config import Config
 
-from .support import cohort, create, record
+from .support import OPEN_ENDED, Writer, cohort, connect, create, history, record
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 START_SECONDS = 60.0
@@ -57,13 +57,14 @@ def server_command() -> list[str]:
 
 
 @contextmanager
-def server_process(data_dir: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def server_process(data_dir: Path, log_path: Path, workers: int = 1
+                   ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """``dosefinding-server`` on a free loopback port; yields the process and its address once it serves."""
     ready = data_dir.parent / f"ready-{time.monotonic_ns()}.json"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(data_dir),
-                                "--ready-file", str(ready), "--log-level", "info"],
+                                "--ready-file", str(ready), "--log-level", "info", "--workers", str(workers)],
             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -78,14 +79,20 @@ def server_process(data_dir: Path, log_path: Path) -> Iterator[tuple[subprocess.
             process.wait(timeout=10)
 
 
-def log_events(log_path: Path) -> list[str]:
-    events = []
+def log_records(log_path: Path) -> list[dict]:
+    records = []
     for line in log_path.read_text().splitlines():
         try:
-            events.append(json.loads(line)["event"])
-        except (ValueError, KeyError, TypeError):
+            record = json.loads(line)
+        except ValueError:
             continue
-    return events
+        if isinstance(record, dict) and "event" in record:
+            records.append(record)
+    return records
+
+
+def log_events(log_path: Path) -> list[str]:
+    return [record["event"] for record in log_records(log_path)]
 
 
 def test_sigterm_exits_cleanly_and_the_store_reopens(tmp_path: Path) -> None:
@@ -112,6 +119,64 @@ def test_sigterm_exits_cleanly_and_the_store_reopens(tmp_path: Path) -> None:
     events = log_events(second_log)
     assert "audit_log_verified" in events, "the restarted server verified the log before serving"
     assert "audit_log_unsigned_tail" not in events, "the first run signed its last records before exiting"
+
+
+def test_two_processes_serve_one_port_one_store_and_one_audit_log(tmp_path: Path) -> None:
+    """--workers 2: both processes answer, writers racing on one trial from both keep its history whole,
+    SIGTERM stops both, and the primary's last checkpoint covers every record (the restart verifies it)."""
+    data_dir, first_log, second_log = tmp_path / "data", tmp_path / "first.log", tmp_path / "second.log"
+    writers_per_trial, cohorts = 4, 3
+    with server_process(data_dir, first_log, workers=2) as (process, address):
+        with connect(address) as setup:
+            trials = [create(setup, OPEN_ENDED).trial for _ in range(2)]
+        with ExitStack() as stack:
+            writers = [Writer(f"w{n}", stack.enter_context(connect(address)), trial.trial_id, cohorts)
+                       for trial in trials for n in range(writers_per_trial)]
+            races = {trial.trial_id: threading.Barrier(writers_per_trial) for trial in trials}
+            running = [threading.Thread(target=w.run, args=(races[w.trial_id],)) for w in writers]
+            for thread in running:
+                thread.start()
+            for thread in running:
+                thread.join(timeout=120)
+            assert all(w.error is None for w in writers), [w.error for w in writers]
+            histories = [history(writers[0].client, t.trial_id) for t in trials]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    for events in histories:
+        assert [e.version for e in events.events] == list(range(1, writers_per_trial * cohorts + 2))
+        recorded = [p.patient_id for e in events.events[1:] for p in e.cohort.patients]
+        assert len(recorded) == len(set(recorded)) == 3 * writers_per_trial * cohorts, "every cohort exactly once"
+    served = {r["pid"] for r in log_records(first_log) if r["event"] == "rpc"}
+    assert len(served) == 2, f"calls were answered by {len(served)} process(es)"
+    assert process.pid in served
+
+    with server_process(data_dir, second_log) as (process, address):
+        with connect(address) as client:
+            assert history(client, trials[0].trial_id) == histories[0]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    events = log_events(second_log)
+    assert "audit_log_verified" in events and "audit_log_unsigned_tail" not in events
+
+
+def test_a_killed_primary_takes_its_workers_with_it(tmp_path: Path) -> None:
+    log_path = tmp_path / "server.log"
+    with server_process(tmp_path / "data", log_path, workers=2) as (process, _):
+        workers = {r["pid"] for r in log_records(log_path)} - {process.pid}
+        assert len(workers) == 1, "the worker logged its start"
+        process.kill()
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers):
+            assert time.monotonic() < deadline, "the worker outlived its primary"
+            time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (OSError, IndexError):
+        return "zombie"
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:0", "[::]:0", "192.0.2.1:50051", "example.org:50051"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
@@ -12,17 +11,13 @@ from google.protobuf.message import Message
 
 from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import trial_service_pb2 as tpb
-from dosefinding_client import DoseFindingClient, ServiceError
+from dosefinding_client import DoseFindingClient
 from dosefinding_server.api.server import RunningServer
 
-from .support import (LIFECYCLE, OPEN_ENDED, cohort, connect, create, decision_now, design, evaluate, invalid, key,
-                      record, record_as_recommended, refused, same_decision)
+from .support import (LIFECYCLE, OPEN_ENDED, Writer, cohort, connect, create, decision_now, design, evaluate, history,
+                      invalid, key, record, record_as_recommended, refused, same_decision)
 
 M = TypeVar("M", bound=Message)
-
-
-def history(client: DoseFindingClient, trial_id: str) -> tpb.GetTrialResponse:
-    return client.call(client.trials.GetTrial, tpb.GetTrialRequest(trial_id=trial_id))
 
 
 def without_replayed(response: M) -> M:
@@ -86,42 +81,6 @@ def test_a_stale_version_is_aborted(client: DoseFindingClient) -> None:
 
 
 # Concurrent writers.
-@dataclass
-class Writer:
-    """A thread recording its cohorts one by one, reading and retrying on ABORTED."""
-
-    name: str
-    client: DoseFindingClient
-    trial_id: str
-    cohorts: int
-    acknowledged: list[tpb.RecordOutcomesResponse] = field(default_factory=list)
-    aborted: int = 0
-    error: BaseException | None = None
-
-    def run(self, race: threading.Barrier) -> None:
-        """Record every cohort; all writers read the trial before any writes, so the first round collides."""
-        try:
-            for number in range(self.cohorts):
-                patients = cohort(f"{self.name}-c{number}", [False, False, False])
-                first_try = True
-                while True:
-                    now = decision_now(self.client, self.trial_id)
-                    if number == 0 and first_try:
-                        race.wait(timeout=30)
-                    first_try = False
-                    try:
-                        answer = record(self.client, now.trial, now.decision.recommended_dose, patients)
-                    except ServiceError as error:
-                        if error.code != grpc.StatusCode.ABORTED:
-                            raise
-                        self.aborted += 1
-                        continue
-                    self.acknowledged.append(answer)
-                    break
-        except BaseException as error:  # reported by the test
-            self.error = error
-
-
 def test_concurrent_writers_leave_a_consistent_history(server: RunningServer) -> None:
     threads, cohorts = 4, 4
     with connect(f"127.0.0.1:{server.port}") as setup:

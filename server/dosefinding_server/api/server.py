@@ -7,7 +7,16 @@ The data directory holds the store, the audit signing key, the checkpoint the
 last clean shutdown signed (``trusted-checkpoint.json``), the public keys of
 signing keys retired by :func:`rotate_signing_key` (``audit-keys/*.pub``: the
 first one anchors verification of the whole key history), and a lock file held
-by the one process using the directory.
+by the server's primary process.
+
+A server may run as several processes (``workers``): the primary takes the
+lock, verifies the log and serves; each further worker (:func:`build_worker`)
+opens the same store and log and serves the same port (``SO_REUSEPORT``: the
+kernel spreads connections over the processes, so the service uses every
+core despite Python's global interpreter lock). The audit log and the store
+serialise their writes across the processes (see ``audit.log`` and
+``storage.sqlite``); per-trial order is kept by the store, where a write that
+lost a race to another process is refused and answered ``ABORTED``.
 """
 
 from __future__ import annotations
@@ -82,11 +91,16 @@ class RunningServer:
     probe_port: int | None = None
 
     def stop(self, grace: float | None = 5.0) -> None:
-        """NOT_SERVING first, then drain calls for ``grace`` seconds, then sign a last checkpoint and close."""
+        """NOT_SERVING first, then drain calls for ``grace`` seconds, then sign a last checkpoint and close.
+
+        The primary (the process holding the lock) also keeps that checkpoint outside the store; it stops
+        after its workers, so its checkpoint covers theirs.
+        """
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
         self.audit.close()
-        save_trusted_checkpoint(self.data_dir, self.audit.latest_checkpoint())
+        if self.lock is not None:
+            save_trusted_checkpoint(self.data_dir, self.audit.latest_checkpoint())
         self.database.close()
         if self.lock is not None:
             self.lock.close()
@@ -151,8 +165,18 @@ def build_server(config: Config) -> RunningServer:
         raise
 
 
-def _build_server(config: Config, data_dir: Path, lock: IO[bytes]) -> RunningServer:
-    if not config.database_path.exists() and not config.signing_key_path.exists() and config.signing_key is None:
+def build_worker(config: Config) -> RunningServer:
+    """A further process of the server whose primary holds ``config.data_dir``: same store, log and port.
+
+    The primary verified the log before starting its workers, so a worker only opens it.
+    """
+    return _build_server(config, Path(config.data_dir), None)
+
+
+def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None) -> RunningServer:
+    primary = lock is not None
+    if primary and not config.database_path.exists() and not config.signing_key_path.exists() \
+            and config.signing_key is None:
         save_private_key(generate_private_key(), config.signing_key_path)
         log.warning("signing_key_generated", path=str(config.signing_key_path))
     key = load_private_key(config.signing_key_path)
@@ -160,8 +184,9 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes]) -> RunningSer
     anchors = archived_public_keys(data_dir)
     database = Database(config.database_path)
     try:
-        audit = open_audit_log(database, key, public_keys=anchors, trusted_checkpoint=_trusted_checkpoint(data_dir),
-                               checkpoint_every=config.checkpoint_every)
+        audit = (open_audit_log(database, key, public_keys=anchors, trusted_checkpoint=_trusted_checkpoint(data_dir),
+                                checkpoint_every=config.checkpoint_every) if primary
+                 else AuditLog(database, key, checkpoint_every=config.checkpoint_every))
     except BaseException:
         database.close()
         raise
@@ -175,7 +200,7 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes]) -> RunningSer
             ("grpc.keepalive_time_ms", 60_000),
             ("grpc.keepalive_timeout_ms", 20_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(config.workers > 1)),
         ],
     )
     decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(), server)
