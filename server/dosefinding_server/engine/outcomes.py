@@ -11,7 +11,7 @@ raises :class:`InputError` naming its 1-based position.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from .errors import InputError
@@ -48,9 +48,23 @@ class Patient:
 
 @dataclass(frozen=True, slots=True)
 class Outcomes:
-    """The ordered patients of a trial so far; the unit every design is fitted to."""
+    """The ordered patients of a trial so far; the unit every design is fitted to.
+
+    Per-dose tallies are counted once, when the outcomes are made: every stage of a design asks for
+    them, and a trial's service decides on a longer history at each cohort.
+    """
 
     patients: tuple[Patient, ...] = ()
+    _tallies: tuple[list[int], list[int], list[int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        size = max((p.dose for p in self.patients), default=0)
+        treated, toxicities, efficacies = [0] * size, [0] * size, [0] * size
+        for p in self.patients:
+            treated[p.dose - 1] += 1
+            toxicities[p.dose - 1] += p.toxicity
+            efficacies[p.dose - 1] += bool(p.efficacy)
+        object.__setattr__(self, "_tallies", (treated, toxicities, efficacies))
 
     @property
     def num_patients(self) -> int:
@@ -58,30 +72,27 @@ class Outcomes:
 
     @property
     def max_dose(self) -> int:
-        return max((p.dose for p in self.patients), default=0)
+        return len(self._tallies[0])
 
     @property
     def last_dose(self) -> int | None:
         """The dose of the last escalation patient (backfill and expansion patients do not steer)."""
         return next((p.dose for p in reversed(self.patients) if p.phase == ESCALATION), None)
 
+    def _at_dose(self, which: int, num_doses: int) -> list[int]:
+        counts = self._tallies[which]
+        if num_doses < len(counts):
+            raise IndexError(f"dose {len(counts)} is given but the design has {num_doses} doses")
+        return counts + [0] * (num_doses - len(counts))
+
     def n_at_dose(self, num_doses: int) -> list[int]:
-        counts = [0] * num_doses
-        for p in self.patients:
-            counts[p.dose - 1] += 1
-        return counts
+        return self._at_dose(0, num_doses)
 
     def tox_at_dose(self, num_doses: int) -> list[int]:
-        counts = [0] * num_doses
-        for p in self.patients:
-            counts[p.dose - 1] += p.toxicity
-        return counts
+        return self._at_dose(1, num_doses)
 
     def eff_at_dose(self, num_doses: int) -> list[int]:
-        counts = [0] * num_doses
-        for p in self.patients:
-            counts[p.dose - 1] += bool(p.efficacy)
-        return counts
+        return self._at_dose(2, num_doses)
 
     def extended(self, more: Iterable[Patient]) -> "Outcomes":
         """These outcomes followed by ``more`` (cohort numbers continue from ours)."""
