@@ -21,8 +21,10 @@ WORKDIR /var/lib/dosefinding
 VOLUME ["/var/lib/dosefinding"]
 EXPOSE 50051
 # TLS (and callers) come from a mounted configuration file, e.g. -v ./etc:/etc/dosefinding:ro;
-# the health probe uses a plaintext port on the container's loopback only.
+# the health probe uses a plaintext port on the container's loopback only. Set DOSEFINDING_WORKERS
+# to the number of cores the container gets (one serving process per core).
 ENV DOSEFINDING_DATA_DIR=/var/lib/dosefinding \
+    DOSEFINDING_WORKERS=1 \
     DOSEFINDING_LISTEN=0.0.0.0:50051 \
     DOSEFINDING_PROBE_LISTEN=127.0.0.1:50052 \
     DOSEFINDING_CONFIG=/etc/dosefinding/server.toml
