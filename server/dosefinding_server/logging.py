@@ -1,6 +1,8 @@
 """structlog configured for one JSON object per line on standard error.
 
-Every event carries the process id (``pid``): a server with several worker processes logs from each.
+Every event carries the process id (``pid``): a server with several worker processes logs from each,
+and each event is written with one ``write`` (line and newline together), so the processes' lines
+never interleave in a shared log file.
 """
 
 from __future__ import annotations
@@ -31,6 +33,6 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )

@@ -146,6 +146,8 @@ def test_two_processes_serve_one_port_one_store_and_one_audit_log(tmp_path: Path
         assert [e.version for e in events.events] == list(range(1, writers_per_trial * cohorts + 2))
         recorded = [p.patient_id for e in events.events[1:] for p in e.cohort.patients]
         assert len(recorded) == len(set(recorded)) == 3 * writers_per_trial * cohorts, "every cohort exactly once"
+    lines = first_log.read_text().splitlines()
+    assert len(log_records(first_log)) == len(lines), "every line is one whole event: the processes' lines never mix"
     served = {r["pid"] for r in log_records(first_log) if r["event"] == "rpc"}
     assert len(served) == 2, f"calls were answered by {len(served)} process(es)"
     assert process.pid in served
