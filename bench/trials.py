@@ -16,6 +16,7 @@ loopback, a throw-away data dir, the audit log on as always) and measures:
   from the moment the call was due, not from when a late client got round to sending it, so
   queueing is not hidden (no coordinated omission);
 * the same closed loop with one client (no queueing: the latency floor);
+* ``disk_sync``: the disk's own ``fdatasync`` latency, the floor under every durable commit;
 * ``audit_share``: where the time of one decision goes: the engine's fit in-process, the audited
   ``EvaluateDesign`` round trip, and a durable audit append on its own (an ``AuditLog`` on a
   temporary store, one record at a time). The audit cannot be switched off in the server, so its
@@ -210,6 +211,28 @@ def _durable_append_ms(samples: int) -> list[float]:
     return times
 
 
+def disk_sync(directory: Path, samples: int = 400) -> dict[str, Any]:
+    """How long the disk under ``directory`` takes to make a 4 KiB append durable (``fdatasync``): the floor
+    of every durable commit, and with group commit a call may wait for two."""
+    path = directory / "fsync-probe"
+    times = []
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        for _ in range(samples):
+            os.write(descriptor, bytes(4096))
+            started = time.perf_counter()
+            os.fdatasync(descriptor)
+            times.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.002)
+    finally:
+        os.close(descriptor)
+        path.unlink()
+    times.sort()
+    return {"benchmark": "disk_sync", "fdatasync_p50_ms": percentile(times, 0.50),
+            "fdatasync_p90_ms": percentile(times, 0.90), "fdatasync_p99_ms": percentile(times, 0.99),
+            "fdatasync_max_ms": times[-1]}
+
+
 def run(clients: int = CLIENTS, cohorts: int = COHORTS) -> list[dict[str, Any]]:
     """Every figure of this benchmark, one row each."""
     with tempfile.TemporaryDirectory(prefix="dosefinding-bench-trials-") as scratch:
@@ -224,7 +247,9 @@ def run(clients: int = CLIENTS, cohorts: int = COHORTS) -> list[dict[str, Any]]:
                 paced.append(row)
             serial = record_outcomes(server, 1, cohorts)
             share = audit_share(server.address)
-    return [concurrent, *paced, serial, share | {"cpus": os.cpu_count(), "server_processes": SERVER_PROCESSES}]
+        sync = disk_sync(Path(scratch))
+    return [concurrent, *paced, serial, share | {"cpus": os.cpu_count(), "server_processes": SERVER_PROCESSES},
+            sync]
 
 
 if __name__ == "__main__":
