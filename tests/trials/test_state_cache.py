@@ -42,6 +42,22 @@ def history(seed: int, length: int = 30) -> list[model.Event]:
     return events
 
 
+def test_a_decision_is_kept_only_while_the_outcomes_stay_the_same() -> None:
+    events = history(0, length=6)
+    start = model.fold(events[:-1])
+    assert start is not None
+    start.outcomes()
+    start.derived["decision"] = decision = object()
+    assigned = model.Event("t", start.version + 1, model.ASSIGNED,
+                           {"patient_id": "b-1", "phase": "backfill", "dose": 1}, "x", "b", 99)
+    after_assignment = model.fold([assigned], start)
+    assert after_assignment is not None and after_assignment.derived["decision"] is decision
+    after_cohort = model.fold([model.Event("t", start.version + 1, model.COHORT,
+                                           {"dose": 1, "patients": [{"patient_id": "n-1", "toxicity": True}]},
+                                           "x", "b", 99)], start)
+    assert after_cohort is not None and "decision" not in after_cohort.derived
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_catching_up_equals_folding_everything(seed: int) -> None:
     events = history(seed)
