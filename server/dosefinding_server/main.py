@@ -109,8 +109,10 @@ def serve(config: Config, ready_file: str | None) -> int:
                     detail="INSECURE: plaintext on loopback; without configured identities every caller is admin")
     log.info("serving", address=address, engine_version=ENGINE_VERSION, data_dir=config.data_dir,
              processes=config.workers)
-    if ready_file:
-        Path(ready_file).write_text(json.dumps({"address": address}))
+    if ready_file:  # written aside and renamed: whoever sees the file sees all of it
+        staging = Path(ready_file).with_name(Path(ready_file).name + ".partial")
+        staging.write_text(json.dumps({"address": address}))
+        staging.replace(ready_file)
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
