@@ -134,7 +134,26 @@ def test_batched_posterior_equals_single_fits() -> None:
     mean, var = posterior_mean_var(model, math.sqrt(1.34), tox, nontox)
     for row, (ys, levels) in enumerate(trials):
         single = crm([0.05, 0.12, 0.25, 0.4], 0.25, ys, levels)
-        assert (mean[row], var[row]) == pytest.approx((single.estimate, single.post_var), abs=1e-14)
+        assert (mean[row], var[row]) == (single.estimate, single.post_var)
+
+
+@pytest.mark.parametrize("model, scale", [("empiric", math.sqrt(1.34)), ("logistic", math.sqrt(1.34)),
+                                          ("empiric", 500.0)])
+def test_a_posterior_has_the_same_bits_alone_and_in_any_batch(model: str, scale: float) -> None:
+    """Batches of any size, at any position, with any neighbours: every trial gets its lone fit's bits."""
+    rng = np.random.default_rng(11)
+    working = WorkingModel.calibrated([0.05, 0.12, 0.25, 0.4, 0.55], model)
+    treated = rng.integers(0, 9, size=(120, 5)) * (rng.random((120, 5)) < 0.6)
+    tox = rng.binomial(treated, 0.3).astype(float)
+    nontox = (treated - tox).astype(float)
+    with np.errstate(over="ignore"):
+        alone = np.array([posterior_mean_var(working, scale, tox[i], nontox[i]) for i in range(120)])
+        for rows in (np.arange(120), rng.permutation(120), np.arange(3, 36), rng.permutation(120)[:65],
+                     np.array([7]), np.arange(119, -1, -2)):
+            mean, var = posterior_mean_var(working, scale, tox[rows], nontox[rows])
+            assert np.array_equal(mean, alone[rows, 0]) and np.array_equal(var, alone[rows, 1])
+        grid_mean, _ = posterior_mean_var(working, scale, tox.reshape(8, 15, 5), nontox.reshape(8, 15, 5))
+    assert np.array_equal(grid_mean.reshape(-1), alone[:, 0])
 
 
 def test_getprior_puts_the_target_at_the_prior_mtd() -> None:

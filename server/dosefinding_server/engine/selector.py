@@ -13,13 +13,16 @@ Each stage also declares what of the outcomes its own decision reads
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import ClassVar, Hashable
+from functools import cached_property
+from operator import attrgetter
+from typing import ClassVar, Hashable, NamedTuple, Sequence
 
 from .errors import InputError
 from .fit import DerivedFit, Fit
-from .outcomes import Outcomes
+from .outcomes import ESCALATION, Outcomes, Patient
 
 
 class Role(Enum):
@@ -43,6 +46,15 @@ class Feature(Enum):
     COUNTS = "counts"  # per dose, how many patients had each (toxicity, efficacy) outcome, by phase
     LAST_DOSE = "last_dose"  # the dose given last
     OWN_STATE = "own_state"  # what the stage's own_state() returns (order-sensitive)
+
+
+class _KeyReads(NamedTuple):
+    """The features a design's :meth:`Selector.state_key` holds, and the stages with their own state."""
+
+    sequence: bool
+    counts: bool
+    last_dose: bool
+    own_stages: tuple["Selector", ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,18 +103,47 @@ class Selector(ABC):
         sufficient state, so a simulator may share one fit between every
         trial that reaches the same key.
         """
+        reads = self._key_reads
+        if reads.sequence:
+            return outcomes.patients
+        counts = _outcome_counts(outcomes) if reads.counts else None
+        last = outcomes.last_dose if reads.last_dose else None
+        own = tuple(stage.own_state(outcomes) for stage in reads.own_stages)
+        return counts, last, own
+
+    def key_after(self, key: Hashable, patients: Sequence[Patient]) -> Hashable | None:
+        """The :meth:`state_key` of outcomes whose key is ``key`` once ``patients`` are added, computed from
+        the key alone (a simulator then builds only the states it has not met), or ``None`` when the
+        stages read the sequence or their own state, which the key does not hold."""
+        reads = self._key_reads
+        if reads.sequence or reads.own_stages:
+            return None
+        counts, last, own = key
+        if counts is not None:
+            updated = dict(counts)
+            for outcome in map(_OUTCOME, patients):
+                updated[outcome] = updated.get(outcome, 0) + 1
+            counts = frozenset(updated.items())
+        if reads.last_dose:
+            last = next((p.dose for p in reversed(patients) if p.phase == ESCALATION), last)
+        return counts, last, own
+
+    @cached_property
+    def _key_reads(self) -> "_KeyReads":
+        """What :meth:`state_key` reads (computed once: a simulator keys every state it reaches)."""
         stages = self.stages()
         reads = frozenset().union(*(stage.reads for stage in stages))
-        if Feature.SEQUENCE in reads:
-            return outcomes.patients
-        counts = _outcome_counts(outcomes) if Feature.COUNTS in reads else None
-        last = outcomes.last_dose if Feature.LAST_DOSE in reads else None
-        own = tuple(stage.own_state(outcomes) for stage in stages if Feature.OWN_STATE in stage.reads)
-        return counts, last, own
+        return _KeyReads(Feature.SEQUENCE in reads, Feature.COUNTS in reads, Feature.LAST_DOSE in reads,
+                         tuple(stage for stage in stages if Feature.OWN_STATE in stage.reads))
 
     @abstractmethod
     def fit(self, outcomes: Outcomes) -> Fit:
         """Fit the design up to this stage to ``outcomes``."""
+
+    def fit_many(self, outcomes: Sequence[Outcomes]) -> list[Fit]:
+        """The fits of many outcomes (a simulator's new states, a level of a dose-path tree), each as
+        :meth:`fit` gives it; a stage that can share work between them overrides this."""
+        return [self.fit(one) for one in outcomes]
 
     def _stamp(self, fit: Fit) -> Fit:
         fit.stage = self.kind
@@ -123,6 +164,10 @@ class Behaviour(Selector):
     def fit(self, outcomes: Outcomes) -> Fit:
         assert self.parent is not None, "a behaviour always follows a core selector"
         return self._stamp(self.wrap(self.parent.fit(outcomes)))
+
+    def fit_many(self, outcomes: Sequence[Outcomes]) -> list[Fit]:
+        assert self.parent is not None, "a behaviour always follows a core selector"
+        return [self._stamp(self.wrap(parent)) for parent in self.parent.fit_many(outcomes)]
 
     @abstractmethod
     def wrap(self, parent: Fit) -> DerivedFit:
@@ -146,10 +191,9 @@ def require_dose_ref(dose: "int | str", field_name: str, allowed: tuple[str, ...
         require(dose >= 1, field_name, f"dose level {dose} is not 1 or more")
 
 
+_OUTCOME = attrgetter("dose", "toxicity", "efficacy", "phase")
+
+
 def _outcome_counts(outcomes: Outcomes) -> frozenset[tuple[tuple[int, bool, bool | None, str], int]]:
     """How many patients had each (dose, toxicity, efficacy) in each phase: :attr:`Feature.COUNTS`."""
-    counts: dict[tuple[int, bool, bool | None, str], int] = {}
-    for p in outcomes.patients:
-        outcome = (p.dose, p.toxicity, p.efficacy, p.phase)
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return frozenset(counts.items())
+    return frozenset(Counter(map(_OUTCOME, outcomes.patients)).items())

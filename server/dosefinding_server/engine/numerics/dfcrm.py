@@ -29,7 +29,7 @@ it can be negative.  (FORMAT.md section 4.1 states these ranges.)
 
 The likelihood depends on the data only through sufficient statistics —
 toxicities per dose and non-toxic patients per (dose, weight) — so the
-log-likelihood at every quadrature node is a short matrix product with
+log-likelihood at every quadrature node is a short sum of counts times
 per-model tables of ``log F`` and ``log(1 - F)`` that are computed once per
 skeleton (see :mod:`.quadrature` for the accuracy of the fixed rule).
 """
@@ -37,8 +37,8 @@ skeleton (see :mod:`.quadrature` for the accuracy of the fixed rule).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -70,23 +70,45 @@ OUTER_FIRST_PANEL = 0.25
 MLE_RELATIVE_TOLERANCE = 1e-12
 #: skeletons whose node tables are kept (each table is ~13 KB per dose level)
 TABLE_CACHE_SIZE = 64
-#: stands in for log(0) so that a zero count times it stays 0 in matrix products
+#: stands in for log(0) so that a zero count times it stays 0
 LOG_ZERO = -1e30
+#: trials whose posteriors are integrated together: enough to amortise numpy's cost per call, few enough
+#: for the block's two work arrays (rows × nodes) to stay in the processor's cache
+ROWS_PER_BLOCK = 32
 
 
 @dataclass(frozen=True)
 class CrmResult:
-    """dfcrm's ``crm``/``titecrm`` answer (``ptox_lower``/``ptox_upper`` are R's ``ptoxL``/``ptoxU``)."""
+    """dfcrm's ``crm``/``titecrm`` answer (``ptox_lower``/``ptox_upper`` are R's ``ptoxL``/``ptoxU``).
+
+    The pointwise interval at ``conf_level`` is computed when first read: a
+    simulator fits thousands of times and reads only the dose.
+    """
 
     mtd: int
     estimate: float
     post_var: float
     prior_var: float
     ptox: tuple[float, ...]
-    ptox_lower: tuple[float | None, ...]
-    ptox_upper: tuple[float | None, ...]
-    dosescaled: tuple[float, ...]
+    conf_level: float
+    model: "WorkingModel" = field(repr=False)
     weights: tuple[float, ...]
+
+    @property
+    def dosescaled(self) -> tuple[float, ...]:
+        return self.model.dosescaled
+
+    @property
+    def ptox_lower(self) -> tuple[float | None, ...]:
+        return self._bounds[0]
+
+    @property
+    def ptox_upper(self) -> tuple[float | None, ...]:
+        return self._bounds[1]
+
+    @cached_property
+    def _bounds(self) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
+        return _interval(self.model, self.estimate, self.post_var, self.conf_level)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,8 +235,8 @@ class WorkingModel:
         """``F(x_d, β)`` at every dose, computed as dfcrm does."""
         slope = _exp(beta)
         if self.model == EMPIRIC:
-            return tuple(x ** slope for x in self.dosescaled)
-        return tuple(1.0 / (1.0 + _exp(-self.intcpt - slope * x)) for x in self.dosescaled)
+            return tuple([x ** slope for x in self.dosescaled])
+        return tuple([1.0 / (1.0 + _exp(-self.intcpt - slope * x)) for x in self.dosescaled])
 
     def prob_grid(self, beta: np.ndarray) -> np.ndarray:
         """``F(x_d, β)`` for every β in ``beta``: shape ``beta.shape + (num_doses,)``."""
@@ -313,7 +335,7 @@ class Tallies:
 
 @dataclass(frozen=True, eq=False)
 class Grid:
-    """Where dfcrm integrates: ``moments[:, j]`` integrates ``β^j h`` over dfcrm's range for it."""
+    """Where dfcrm integrates: ``moments[j]`` integrates ``β^j h`` over dfcrm's range for it."""
 
     rule: Rule
     log_prior: np.ndarray
@@ -333,7 +355,7 @@ def _grid(left: Rule, inner: Rule, right: Rule, scale: float, den_inner_only: bo
     inside[search] = True
     den = np.where(inside | (not den_inner_only), rule.weights, 0.0)
     num = np.where(inside | (not num_inner_only), rule.weights, 0.0)
-    moments = np.stack([den, beta * num, beta**2 * num], axis=1)
+    moments = np.stack([den, beta * num, beta**2 * num])
     return Grid(rule, -(beta**2) / (2.0 * scale**2), moments, search)
 
 
@@ -363,15 +385,35 @@ def _log_tables(model: WorkingModel, grid: Grid) -> tuple[np.ndarray, np.ndarray
     return model.log_prob_grid(grid.rule.nodes)
 
 
-def log_kernel(model: WorkingModel, grid: Grid, tox: np.ndarray, nontox: np.ndarray,
-               partial: Tallies | None = None) -> np.ndarray:
-    """``log h`` (log-likelihood plus log prior) at every node of ``grid``.
+@lru_cache(maxsize=TABLE_CACHE_SIZE)
+def _kernel_tables(model: WorkingModel, grid: Grid) -> np.ndarray:
+    """The rows whose weighted sum is ``log h`` (see :func:`_kernel_weights`): the log prior, ``log F`` per
+    dose, then ``log(1 - F)`` per dose."""
+    return np.vstack([grid.log_prior, *_log_tables(model, grid)])
 
-    ``tox``/``nontox`` (per-dose counts) may carry leading trial axes;
+
+def _kernel_weights(tox: np.ndarray, nontox: np.ndarray) -> np.ndarray:
+    """The weights of the rows of :func:`_kernel_tables` for per-dose counts of shape ``(..., num_doses)``:
+    1 (the prior), the toxicities, then the fully weighted non-toxic patients."""
+    tox = np.asarray(tox, dtype=float)
+    return np.concatenate([np.ones(tox.shape[:-1] + (1,)), tox, np.asarray(nontox, dtype=float)], axis=-1)
+
+
+def log_kernel(model: WorkingModel, grid: Grid, weights: np.ndarray, partial: Tallies | None = None, *,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """``log h`` (log-likelihood plus log prior) at every node of ``grid``, into ``out`` if given.
+
+    ``weights`` (from :func:`_kernel_weights`) may carry leading trial axes;
     ``partial`` adds one trial's partially weighted patients (TITE-CRM).
+    The weighted rows are added by ``numpy.einsum``'s own loops (not BLAS:
+    no ``optimize``), one row after the other, so that a trial's values are
+    the same bit for bit whatever other trials share the call (a BLAS matrix
+    product may round differently with the shape of the batch).  A count
+    that is zero in every trial of the call only adds exact zeros (the
+    tables are finite), so its row is left out.
     """
-    log_f, log_q = _log_tables(model, grid)
-    value = np.asarray(tox) @ log_f + np.asarray(nontox) @ log_q + grid.log_prior
+    used = np.flatnonzero(np.any(weights.reshape(-1, weights.shape[-1]), axis=0))
+    value = np.einsum("...k,kn->...n", weights[..., used], _kernel_tables(model, grid)[used], out=out)
     if partial is not None and len(partial.partial_count):
         value = _with_partial(value, _survival_table(model, grid), partial)
     return value
@@ -384,7 +426,7 @@ def _survival_table(model: WorkingModel, grid: Grid) -> np.ndarray:
 
 
 def _with_partial(value: np.ndarray, survival: np.ndarray, partial: Tallies) -> np.ndarray:
-    """``value`` plus ``Σ c·log(1 - w F)`` over the partially weighted groups, where that can matter.
+    """``value`` (one trial's) plus ``Σ c·log(1 - w F)`` over the partially weighted groups, where that can matter.
 
     ``1 - w F`` is evaluated as ``(1 - w) + w (1 - F)``, a sum of positive
     terms, so it keeps full precision where F is near 1.  Each group adds at
@@ -398,7 +440,7 @@ def _with_partial(value: np.ndarray, survival: np.ndarray, partial: Tallies) -> 
     floor = value.max() + partial.partial_count @ np.log1p(-partial.partial_weight) - NEGLIGIBLE_LOG
     live = np.flatnonzero(value >= floor)
     result = value.copy()
-    result[live] += partial.partial_count @ np.log((1.0 - w) + w * survival[partial.partial_dose[:, None], live])
+    result[..., live] += partial.partial_count @ np.log((1.0 - w) + w * survival[partial.partial_dose[:, None], live])
     return result
 
 
@@ -409,11 +451,24 @@ def posterior_mean_var(model: WorkingModel, scale: float, tox_counts: np.ndarray
     ``tox_counts`` and ``nontox_counts`` have shape ``(..., num_doses)``
     (toxicities and fully weighted non-toxic patients per dose); the results
     have the leading shape.  ``partial`` adds one trial's partially weighted
-    patients (TITE-CRM).  A batch of trials costs one matrix product: this is
-    the form a simulator should call.
+    patients (TITE-CRM).  This is the form a simulator should call: trials
+    are integrated in blocks of :data:`ROWS_PER_BLOCK` in reused work
+    arrays, those with patients at the same doses together (a block leaves
+    out the counts none of its trials has), and each trial's result is the
+    same bit for bit as its fit alone (see :func:`log_kernel` and
+    :func:`.quadrature.scaled_sums`).
     """
     grid = bayes_grid(float(scale))
-    sums = scaled_sums(log_kernel(model, grid, tox_counts, nontox_counts, partial), grid.moments)
+    weights = _kernel_weights(tox_counts, nontox_counts)
+    rows = weights.reshape(-1, weights.shape[-1])
+    order = np.lexsort((rows != 0).T) if len(rows) > ROWS_PER_BLOCK else np.arange(len(rows))
+    work = np.empty((2, min(len(rows), ROWS_PER_BLOCK), len(grid.log_prior)))
+    sums = np.empty((len(rows), len(grid.moments)))
+    for start in range(0, len(rows), ROWS_PER_BLOCK):
+        block = order[start:start + ROWS_PER_BLOCK]
+        kernel = log_kernel(model, grid, rows[block], partial, out=work[0, :len(block)])
+        sums[block] = scaled_sums(kernel, grid.moments, scratch=work[1, :len(block)])
+    sums = sums.reshape(weights.shape[:-1] + (-1,))
     mean = sums[..., 1] / sums[..., 0]
     return mean, sums[..., 2] / sums[..., 0] - mean**2
 
@@ -469,7 +524,7 @@ def _maximise(model: WorkingModel, tallies: Tallies, grid: Grid, loglik: np.ndar
 
 def _mle(model: WorkingModel, tallies: Tallies, tite: bool) -> tuple[float, float]:
     grid = mle_grid(tite)
-    kernel = log_kernel(model, grid, tallies.tox, tallies.nontox, tallies)
+    kernel = log_kernel(model, grid, _kernel_weights(tallies.tox, tallies.nontox), tallies)
     estimate = _maximise(model, tallies, grid, kernel - grid.log_prior)
     den, _, second = scaled_sums(kernel, grid.moments)
     return estimate, float(second / den - estimate**2)
@@ -499,14 +554,19 @@ def select_mtd(ptox: Sequence[float], target: float) -> int:
     return distances.index(min(distances)) + 1
 
 
+@lru_cache(maxsize=16)
+def _critical_value(conf_level: float) -> float:
+    """``qnorm(0.5 + conf_level / 2)``, once per level (every fit needs it)."""
+    return float(ndtri(0.5 + conf_level / 2))
+
+
 def _interval(model: WorkingModel, estimate: float, post_var: float,
               conf_level: float) -> tuple[tuple[float | None, ...], tuple[float | None, ...]]:
     """dfcrm's pointwise interval: the model at ``est ± qnorm(0.5 + conf/2)·sd`` (larger β, lower toxicity)."""
     if not post_var >= 0:
         none = (None,) * model.num_doses
         return none, none
-    crit = float(ndtri(0.5 + conf_level / 2))
-    half = crit * math.sqrt(post_var)
+    half = _critical_value(conf_level) * math.sqrt(post_var)
     return model.prob(estimate + half), model.prob(estimate - half)
 
 
@@ -593,11 +653,31 @@ def fit_tallies(working: WorkingModel, target: float, tallies: Tallies, *, scale
         estimate, post_var = float(mean), float(var)
     else:
         estimate, post_var = _mle(working, tallies, tite)
+    return _result(working, target, estimate, post_var, scale, conf_level, weights)
+
+
+def bayes_fits(working: WorkingModel, target: float, tox: np.ndarray, nontox: np.ndarray, *,
+               scale: float = DEFAULT_SCALE, conf_level: float = 0.9) -> list[CrmResult]:
+    """:func:`fit_tallies` by posterior mean, every weight 1, for many trials at once.
+
+    Row ``i`` of ``tox``/``nontox`` holds trial ``i``'s toxicities and
+    non-toxic patients per dose (at least one patient).  One batched
+    integration (:func:`posterior_mean_var`) serves every trial, and each
+    result is the same bit for bit as the trial's fit alone.
+    """
+    means, variances = posterior_mean_var(working, scale, tox, nontox)
+    patients = (np.sum(tox, axis=1) + np.sum(nontox, axis=1)).astype(int).tolist()
+    return [_result(working, target, estimate, post_var, scale, conf_level, (1.0,) * n)
+            for estimate, post_var, n in zip(means.tolist(), variances.tolist(), patients)]
+
+
+def _result(working: WorkingModel, target: float, estimate: float, post_var: float, scale: float,
+            conf_level: float, weights: tuple[float, ...]) -> CrmResult:
+    """dfcrm's answer around the estimate and variance of β."""
     ptox = working.prob(estimate)
-    lower, upper = _interval(working, estimate, post_var, conf_level)
     return CrmResult(
         mtd=select_mtd(ptox, target), estimate=estimate, post_var=post_var, prior_var=float(scale) ** 2,
-        ptox=ptox, ptox_lower=lower, ptox_upper=upper, dosescaled=working.dosescaled, weights=weights,
+        ptox=ptox, conf_level=conf_level, model=working, weights=weights,
     )
 
 

@@ -31,12 +31,12 @@ only its width varies:
 
 The cost of the finer grid is negligible: the model's log-probabilities at
 the nodes are tabulated once per skeleton, after which a posterior is a
-matrix product of the per-dose counts with those tables.  A fixed rule is
-also deterministic (no data-dependent subdivision: identical inputs give
+sum of the per-dose counts times those tables.  A fixed rule is also
+deterministic (no data-dependent subdivision: identical inputs give
 bit-identical outputs) and vectorises: every function here takes integrand
 values with any leading shape and integrates along the last axis, so a
-simulator evaluates thousands of posteriors in one call.  No adaptive
-routine is needed.
+simulator evaluates thousands of posteriors in one call, each exactly as it
+would alone.  No adaptive routine is needed.
 """
 
 from __future__ import annotations
@@ -142,22 +142,35 @@ def join(*rules: Rule) -> Rule:
     return Rule(np.concatenate([r.nodes for r in rules]), np.concatenate([r.weights for r in rules]))
 
 
-def scaled_sums(log_values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted sums ``Σ_i exp(log_values[..., i] - shift) · weights[i, j]`` with a per-integrand shift.
+def scaled_sums(log_values: np.ndarray, weights: np.ndarray, *, scratch: np.ndarray | None = None) -> np.ndarray:
+    """Weighted sums ``Σ_i exp(log_values[..., i] - shift) · weights[j, i]`` with a per-integrand shift.
 
     ``log_values`` (shape ``(..., N)``) holds the logarithm of an integrand
-    at the nodes; ``weights`` (``(N, J)``) holds J weight vectors on those
+    at the nodes; ``weights`` (``(J, N)``) holds J weight vectors on those
     nodes (zero outside a vector's range of integration, and possibly
-    multiplied by a moment function such as ``x`` or ``x²``).  Each
-    integrand is divided by its largest value before exponentiating, so
-    likelihoods that underflow in double precision (hundreds of patients)
-    still integrate; the common factor cancels from every ratio of the
-    returned sums, which is all a posterior moment needs.  Nodes more than
-    :data:`NEGLIGIBLE_LOG` below the largest value are skipped: a
-    concentrated posterior lives on a few of the nodes, and the skipped terms
-    are below the rounding error of the sum.
+    multiplied by a moment function such as ``x`` or ``x²``); the result has
+    shape ``(..., J)``.  Each integrand is divided by its largest value before
+    exponentiating, so likelihoods that underflow in double precision
+    (hundreds of patients) still integrate; the common factor cancels from
+    every ratio of the returned sums, which is all a posterior moment needs.
+    Nodes more than :data:`NEGLIGIBLE_LOG` below the largest value are
+    skipped: a concentrated posterior lives on a few of the nodes, and the
+    skipped terms are below the rounding error of the sum.  With ``scratch``
+    (a float64 array of ``log_values``' shape) no array is allocated:
+    ``log_values`` (float64) is shifted in place and the exponentials go to
+    ``scratch``, so a batch summed block by block reuses both.
+
+    An integrand's sums depend on its own values only, bit for bit, whatever
+    else shares the call: every step is element-wise or runs along one
+    integrand, the last by ``numpy.einsum``'s own loops (not BLAS, whose
+    kernels may round differently with the shape of the batch).
     """
-    log_values = np.asarray(log_values, dtype=float)
-    shifted = log_values - np.max(log_values, axis=-1, keepdims=True)
-    scaled = np.exp(shifted, out=np.zeros_like(shifted), where=shifted > -NEGLIGIBLE_LOG)
-    return scaled @ weights
+    if scratch is None:
+        shifted = np.asarray(log_values, dtype=float) - np.max(log_values, axis=-1, keepdims=True)
+        scaled = np.zeros_like(shifted)
+    else:
+        shifted = np.subtract(log_values, np.max(log_values, axis=-1, keepdims=True), out=log_values)
+        scaled = scratch
+        scaled.fill(0.0)
+    np.exp(shifted, out=scaled, where=shifted > -NEGLIGIBLE_LOG)
+    return np.einsum("...n,jn->...j", scaled, weights)
