@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dosefinding_server.engine.errors import InputError
-from dosefinding_server.engine.outcomes import Patient, check_patients, parse_outcome_string
+from dosefinding_server.engine.outcomes import Outcomes, Patient, check_patients, parse_outcome_string
 
 NUM_DOSES = 6
 
@@ -33,6 +33,20 @@ def test_counts_per_dose_sum_to_the_input(text: str) -> None:
     letters = "".join(c for c in text if c.isalpha())
     assert sum(outcomes.n_at_dose(NUM_DOSES)) == len(letters) == outcomes.num_patients
     assert sum(outcomes.tox_at_dose(NUM_DOSES)) == letters.count("T")
+
+
+PATIENTS = st.tuples(st.integers(1, NUM_DOSES), st.booleans(), st.sampled_from([None, False, True]))
+
+
+@given(st.lists(st.lists(PATIENTS, min_size=1, max_size=4), max_size=8))
+def test_extended_outcomes_tally_as_if_counted_afresh(cohorts: list[list[tuple[int, bool, bool | None]]]) -> None:
+    outcomes = Outcomes()
+    for cohort in cohorts:
+        outcomes = outcomes.extended([Patient(dose, tox, eff) for dose, tox, eff in cohort])
+        afresh = Outcomes(outcomes.patients)
+        assert outcomes == afresh and outcomes.max_dose == afresh.max_dose
+        for tally in (Outcomes.n_at_dose, Outcomes.tox_at_dose, Outcomes.eff_at_dose):
+            assert tally(outcomes, NUM_DOSES) == tally(afresh, NUM_DOSES)
 
 
 @given(st.text(max_size=40))

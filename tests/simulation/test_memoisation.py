@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from dosefinding_server.engine.outcomes import PHASES, Outcomes, Patient
 from dosefinding_server.engine.registry import stage_kinds
 from dosefinding_server.engine.selector import Feature
 from dosefinding_server.engine.simulation.escalation import EscalationJob, EscalationRule
@@ -36,6 +39,27 @@ def test_memoised_equals_unmemoised_equals_fitting_from_scratch(name: str) -> No
             .run(0, TRIALS) for memoise in (True, False)]
     assert same_trials(runs[0], runs[1])
     assert same_trials(runs[0], oracle(selector, scenario, settings, SEED, TRIALS))
+
+
+@pytest.mark.parametrize("name", sorted(DESIGNS))
+def test_the_key_after_a_cohort_is_the_key_of_the_outcomes_with_it(name: str) -> None:
+    """Where a design can key ahead (:meth:`Selector.key_after`), it gives exactly the extended outcomes' key."""
+    selector = design(name)
+    doses = scenario_for(selector).num_doses
+    rng = random.Random(name)
+
+    def patients(count: int) -> list[Patient]:
+        return [Patient(rng.randint(1, doses), rng.random() < 0.3, rng.random() < 0.5 if selector.efficacy else None,
+                        phase=rng.choice(PHASES)) for _ in range(count)]
+
+    keyed_ahead = 0
+    for _ in range(40):
+        outcomes, cohort = Outcomes(tuple(patients(rng.randint(0, 12)))), patients(rng.randint(1, 4))
+        key = selector.key_after(selector.state_key(outcomes), cohort)
+        if key is not None:
+            keyed_ahead += 1
+            assert key == selector.state_key(outcomes.extended(cohort))
+    assert keyed_ahead in (0, 40)
 
 
 def test_memoisation_shares_fits() -> None:

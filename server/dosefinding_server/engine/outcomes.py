@@ -58,13 +58,16 @@ class Outcomes:
     _tallies: tuple[list[int], list[int], list[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        size = max((p.dose for p in self.patients), default=0)
-        treated, toxicities, efficacies = [0] * size, [0] * size, [0] * size
-        for p in self.patients:
-            treated[p.dose - 1] += 1
-            toxicities[p.dose - 1] += p.toxicity
-            efficacies[p.dose - 1] += bool(p.efficacy)
-        object.__setattr__(self, "_tallies", (treated, toxicities, efficacies))
+        object.__setattr__(self, "_tallies", _tallied(([], [], []), self.patients))
+
+    @classmethod
+    def _with_tallies(cls, patients: tuple[Patient, ...],
+                      tallies: tuple[list[int], list[int], list[int]]) -> "Outcomes":
+        """Outcomes whose tallies are known already (:meth:`extended` adds to its own, not recounting)."""
+        outcomes = object.__new__(cls)
+        object.__setattr__(outcomes, "patients", patients)
+        object.__setattr__(outcomes, "_tallies", tallies)
+        return outcomes
 
     @property
     def num_patients(self) -> int:
@@ -100,7 +103,7 @@ class Outcomes:
         shifted = tuple(
             Patient(p.dose, p.toxicity, p.efficacy, last_cohort + p.cohort, p.weight, p.phase) for p in more
         )
-        return Outcomes(self.patients + shifted)
+        return Outcomes._with_tallies(self.patients + shifted, _tallied(self._tallies, shifted))
 
     def to_string(self) -> str:
         """The outcome string of these patients (inverse of :func:`parse_outcome_string`)."""
@@ -115,6 +118,22 @@ class Outcomes:
             else:
                 cohorts[-1] += letter
         return " ".join(cohorts)
+
+
+def _tallied(tallies: tuple[list[int], list[int], list[int]],
+             patients: Iterable[Patient]) -> tuple[list[int], list[int], list[int]]:
+    """New per-dose tallies (treated, toxicities, efficacies): ``tallies`` plus ``patients``."""
+    treated, toxicities, efficacies = (list(counts) for counts in tallies)
+    for p in patients:
+        if p.dose > len(treated):
+            grow = [0] * (p.dose - len(treated))
+            treated += grow
+            toxicities += grow
+            efficacies += grow
+        treated[p.dose - 1] += 1
+        toxicities[p.dose - 1] += p.toxicity
+        efficacies[p.dose - 1] += bool(p.efficacy)
+    return treated, toxicities, efficacies
 
 
 def _letter(p: Patient) -> str:

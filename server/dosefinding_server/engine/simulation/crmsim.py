@@ -20,14 +20,15 @@ Method*, ch. 5 and 8) treats ``n`` patients in cohorts of ``mcohort``:
 Fits reuse dfcrm's numerics (:mod:`..numerics.dfcrm`).  The simulation walks one
 patient at a time (a level of ``x0`` can change within a cohort), through a
 state graph whose states are the per-dose counts, the last dose and the
-toxicities in the current cohort, which is all a decision reads.
+toxicities in the current cohort, which is all a decision reads; the
+Bayesian fits of the new states of a step are integrated together.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Hashable, Iterator, NamedTuple
+from typing import Hashable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from ..numerics.dfcrm import (
 )
 from ..selector import require
 from .estimates import Estimate, column_means, mean, proportion, standard_deviation
-from .graph import Cohort, Rule, Step, graph_for
+from .graph import GRAPHS_PER_PROCESS, Cohort, Rule, Step, graph_for
 from .randomness import patient_uniforms
 from .records import StopReason, Trials, label_reasons
 from .runner import LocalRunner, Progress, Runner, run_jobs
@@ -112,10 +113,6 @@ class CrmSimDesign(Rule):
         """The initial design's level for patient ``position`` (0-based), or the start level."""
         return self.x0[position] if isinstance(self.x0, tuple) else self.x0
 
-    def _fit(self, state: "CrmState", method: str, scale: float) -> tuple[int, float]:
-        """``dfcrm::crm(..., var.est = FALSE)`` for the counts: its dose and estimate of β."""
-        return _crm_fit(self, state.tox, state.n, method, scale)
-
     def initial(self) -> "CrmState":
         zeros = (0,) * self.num_doses
         return CrmState(zeros, zeros, 0, 0)
@@ -134,10 +131,19 @@ class CrmSimDesign(Rule):
     def key(self, state: "CrmState") -> Hashable:
         return state
 
-    def step(self, state: "CrmState") -> Step:
+    def steps(self, states: Sequence["CrmState"]) -> list[Step]:
+        plans = [self._plan(state) for state in states]
+        fits = iter(_crm_fits(self, [(state.tox, state.n, plan.method, plan.scale)
+                                     for state, plan in zip(states, plans) if isinstance(plan, _Fit)]))
+        return [self._finish(state, plan, *next(fits)) if isinstance(plan, _Fit) else plan
+                for state, plan in zip(states, plans)]
+
+    def _plan(self, state: "CrmState") -> "Step | _Fit":
+        """The decision at ``state``, or the fit it waits for."""
         n, toxicities = sum(state.n), sum(state.tox)
         if n == self.n:
-            return self._final(state, toxicities)
+            approximate = self.method == "mle" and toxicities in (0, self.n)
+            return _Fit("bayes", FLAT_SCALE, True, True) if approximate else _Fit(self.method, self.scale, True)
         if n == 0:
             return Step(self._level(0), True)
         mid_cohort = n % self.mcohort != 0
@@ -146,32 +152,56 @@ class CrmSimDesign(Rule):
         if mid_cohort:
             return Step(state.last, True)
         all_toxic = self.two_stage and toxicities == n
-        dose, _ = self._fit(state, "bayes", FLAT_SCALE) if all_toxic else self._fit(state, self.method, self.scale)
+        return _Fit("bayes", FLAT_SCALE) if all_toxic else _Fit(self.method, self.scale)
+
+    def _finish(self, state: "CrmState", fit: "_Fit", dose: int, estimate: float) -> Step:
+        """The decision at ``state`` once ``fit`` gave its dose and estimate of β."""
+        if fit.final:
+            return Step(dose, False, APPROXIMATED if fit.approximated else FINISHED, estimate)
         if self.restrict:
             dose = min(dose, state.last if state.cohort_tox / self.mcohort >= self.target else state.last + 1)
         return Step(dose, True)
 
-    def _final(self, state: "CrmState", toxicities: int) -> Step:
-        approximate = self.method == "mle" and toxicities in (0, self.n)
-        dose, estimate = self._fit(state, "bayes", FLAT_SCALE) if approximate else \
-            self._fit(state, self.method, self.scale)
-        return Step(dose, False, APPROXIMATED if approximate else FINISHED, estimate)
+
+class _Fit(NamedTuple):
+    """A fit a decision waits for: ``dfcrm::crm(..., var.est = FALSE)`` by ``method`` with prior ``scale``;
+    the final one, possibly the scale-500 Bayesian stand-in for the MLE (``approximated``)."""
+
+    method: str
+    scale: float
+    final: bool = False
+    approximated: bool = False
 
 
-@lru_cache(maxsize=1 << 17)
-def _crm_fit(design: CrmSimDesign, tox_counts: tuple[int, ...], n_counts: tuple[int, ...], method: str,
-             scale: float) -> tuple[int, float]:
-    """The CRM's dose and estimate of β for the counts (crmsim needs no variance), once per process for states
-    that differ only in the last dose or cohort.  The scale-500 grid's exp overflows harmlessly."""
-    tox = np.array(tox_counts, dtype=float)
-    nontox = np.array(n_counts, dtype=float) - tox
-    with np.errstate(over="ignore"):
-        if method == "bayes":
-            estimate = float(posterior_mean_var(design.working_model, scale, tox, nontox)[0])
-        else:
-            tallies = Tallies(tox, nontox, *_NO_PARTIAL)
-            estimate = fit_tallies(design.working_model, design.target, tallies, scale=scale, method=method).estimate
-    return select_mtd(design.working_model.prob(estimate), design.target), estimate
+#: a fit's data and settings: toxicities and patients per dose, method, prior scale
+_FitRequest = tuple[tuple[int, ...], tuple[int, ...], str, float]
+
+
+def _crm_fits(design: CrmSimDesign, requests: Sequence[_FitRequest]) -> list[tuple[int, float]]:
+    """The CRM's dose and estimate of β for each request (crmsim needs no variance), each computed once per
+    process (states that differ only in the last dose or cohort share it); the Bayesian fits missing are
+    integrated together.  The scale-500 grid's exp overflows harmlessly."""
+    memo = _fit_memo(design)
+    missing = list(dict.fromkeys(request for request in requests if request not in memo))
+    for method, scale in dict.fromkeys(request[2:] for request in missing):
+        group = [request for request in missing if request[2:] == (method, scale)]
+        tox = np.array([request[0] for request in group], dtype=float)
+        nontox = np.array([request[1] for request in group], dtype=float) - tox
+        with np.errstate(over="ignore"):
+            if method == "bayes":
+                estimates = posterior_mean_var(design.working_model, scale, tox, nontox)[0].tolist()
+            else:
+                estimates = [fit_tallies(design.working_model, design.target, Tallies(t, n, *_NO_PARTIAL),
+                                         scale=scale, method=method).estimate for t, n in zip(tox, nontox)]
+        for request, estimate in zip(group, estimates):
+            memo[request] = (select_mtd(design.working_model.prob(estimate), design.target), estimate)
+    return [memo[request] for request in requests]
+
+
+@lru_cache(maxsize=GRAPHS_PER_PROCESS)
+def _fit_memo(design: CrmSimDesign) -> dict[_FitRequest, tuple[int, float]]:
+    """This process's fits for ``design`` (kept for as many designs as it keeps graphs)."""
+    return {}
 
 
 class CrmState(NamedTuple):

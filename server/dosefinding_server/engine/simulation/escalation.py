@@ -24,7 +24,8 @@ numbers, Sweeting et al. 2024).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Hashable
+from functools import lru_cache
+from typing import Hashable, Sequence
 
 import numpy as np
 
@@ -55,10 +56,10 @@ def _fit_chain(fit: Fit) -> list[Fit]:
 
 def stopped_by(fit: Fit) -> StopReason | None:
     """The stage that ended the trial at ``fit``, or ``None`` while it goes on (see the module docstring)."""
+    if fit.continues() and fit.recommended_dose() is not None:
+        return None
     chain = _fit_chain(fit)
     if fit.continues():
-        if fit.recommended_dose() is not None:
-            return None
         held = [f.recommended_dose() is None for f in chain]
     else:
         held = [not f.continues() for f in chain]
@@ -97,13 +98,11 @@ class EscalationRule(Rule):
         return Outcomes(())
 
     def extend(self, state: Outcomes, cohort: Cohort) -> Outcomes:
-        dose, patients = cohort
-        return state.extended([Patient(dose, tox, eff) for tox, eff in patients])
+        return state.extended(_patients(cohort))
 
     def extend_alongside(self, state: Outcomes, cohort: Cohort, alongside: tuple[int, ...]) -> Outcomes:
         """The cohort, then the backfill patients treated while it was (in order of arrival)."""
-        dose, patients = cohort
-        return state.extended([Patient(dose, tox, eff) for tox, eff in patients] + decode(alongside, self.efficacy))
+        return state.extended(_patients(cohort) + tuple(decode(alongside, self.efficacy)))
 
     def key(self, outcomes: Outcomes) -> Hashable:
         """The design's key, and with backfill what the backfill state reads."""
@@ -112,12 +111,28 @@ class EscalationRule(Rule):
         design_key = self.design.state_key(outcomes)
         return design_key if self.backfill is None else (design_key, backfill_state(outcomes, self.num_doses))
 
-    def step(self, outcomes: Outcomes) -> Step:
-        fit = self.design.fit(outcomes)
+    def key_after(self, state: Outcomes, key: Hashable, cohort: Cohort) -> Hashable | None:
+        """The design's key after the cohort, from its key (:meth:`..selector.Selector.key_after`)."""
+        if not self.memoise or self.backfill is not None:
+            return None
+        return self.design.key_after(key, _patients(cohort))
+
+    def steps(self, states: Sequence[Outcomes]) -> list[Step]:
+        """The design's decisions, fitted together (:meth:`..selector.Selector.fit_many`)."""
+        return [self._step(fit) for fit in self.design.fit_many(states)]
+
+    def _step(self, fit: Fit) -> Step:
         dose = fit.recommended_dose()
         if dose is not None and not 1 <= dose <= self.num_doses:
             raise InputError("design", f"recommends dose {dose}, outside the scenario's 1..{self.num_doses}")
         return Step(dose, fit.continues(), stopped_by(fit))
+
+
+@lru_cache(maxsize=None)
+def _patients(cohort: Cohort) -> tuple[Patient, ...]:
+    """The escalation patients of a cohort (once per cohort code: a simulation meets each many times)."""
+    dose, outcomes = cohort
+    return tuple(Patient(dose, tox, eff) for tox, eff in outcomes)
 
 
 @dataclass(frozen=True)
@@ -155,14 +170,15 @@ class EscalationJob:
         graph = graph_for(self.rule)
         with graph.lock:
             ended = walk(graph, self.scenario, limits, tox_u, eff_u, backfilling)
-            steps = [graph.steps[node] for node in ended.node.tolist()]
-            recommended = np.array([step.dose or 0 for step in steps], dtype=np.int32)
+            recommended = graph.dose[ended.node]
             if conduct.expansion is not None:
                 recommended = self._expand(graph, ended, recommended, seeds, start, stop)
-        reasons = [step.stopped_by if limit == 0 else StopReason(LIMITS[limit])
-                   for step, limit in zip(steps, ended.limit.tolist())]
+            # the reasons of the distinct (final node, limit) pairs, which many trials share
+            ends, end_index = np.unique(ended.node * len(LIMITS) + ended.limit, return_inverse=True)
+            reasons = [graph.steps[node].stopped_by if limit == 0 else StopReason(LIMITS[limit])
+                       for node, limit in (divmod(end, len(LIMITS)) for end in ends.tolist())]
         codes, table = label_reasons(reasons)
-        return Trials(recommended, ended.n_at, ended.tox_at, ended.eff_at, codes, table,
+        return Trials(recommended, ended.n_at, ended.tox_at, ended.eff_at, codes[end_index.reshape(-1)], table,
                       phase_n=ended.n, phase_tox=ended.tox)
 
     def _expand(self, graph: StateGraph, ended: Walk, recommended: np.ndarray, seeds: list[int],
@@ -180,7 +196,9 @@ class EscalationJob:
         if not cohort.select_with_expansion:
             return recommended
         final = recommended.copy()
-        for row in np.flatnonzero(recommended).tolist():
-            everyone = graph.states[ended.node[row]].extended(expanded.patients(row, self.rule.efficacy))
-            final[row] = graph.steps[graph.node(everyone)].dose or 0
+        rows = np.flatnonzero(recommended).tolist()
+        everyone = [graph.states[ended.node[row]].extended(expanded.patients(row, self.rule.efficacy))
+                    for row in rows]
+        for row, node in zip(rows, graph.nodes(everyone)):
+            final[row] = graph.steps[node].dose or 0
         return final

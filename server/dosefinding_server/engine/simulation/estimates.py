@@ -38,11 +38,12 @@ def mean(values: np.ndarray) -> Estimate:
 
 
 def column_means(values: np.ndarray) -> list[Estimate]:
-    """The mean of each column of a trials × k matrix."""
-    x = np.asarray(values, dtype=float)
-    n = x.shape[0]
-    sd = x.std(axis=0, ddof=1) if n > 1 else np.zeros(x.shape[1])
-    return [Estimate(float(v), float(s) / math.sqrt(n)) for v, s in zip(x.mean(axis=0), sd)]
+    """The mean of each column of a trials × k matrix (each column summed contiguously: pairwise, so both
+    faster and more accurate than adding the matrix row by row)."""
+    columns = np.array(np.asarray(values).T, dtype=float, order="C")
+    n = columns.shape[1]
+    sd = columns.std(axis=1, ddof=1) if n > 1 else np.zeros(len(columns))
+    return [Estimate(float(v), float(s) / math.sqrt(n)) for v, s in zip(columns.mean(axis=1), sd)]
 
 
 def proportion(hits: np.ndarray) -> Estimate:

@@ -7,11 +7,13 @@ given last; :meth:`..selector.Selector.state_key`), so thousands of trials
 pass through a few thousand distinct states.  The graph holds one node per
 distinct key, with the decision there, and the transitions seen so far
 from a node under a cohort's outcomes (and those of any patients treated
-alongside the cohort, e.g. backfill patients); each decision is computed once, from
-the first state that reaches its key.  Because the key is sufficient (equal
-keys, equal decisions; still equal once the same patients are added), which
-trial first reaches a key cannot change any result: trials agree with
-fitting each of them from scratch, however they are split into chunks.
+alongside the cohort, e.g. backfill patients); each decision is computed
+once, from the first state that reaches its key, and the new states that
+one step of the walk reaches are decided together (:meth:`Rule.steps`).
+Because the key is sufficient (equal keys, equal decisions; still equal
+once the same patients are added), which trial first reaches a key cannot
+change any result: trials agree with fitting each of them from scratch,
+however they are split into chunks or batched.
 
 A :class:`Rule` says how to key and decide; the graph only memoises.  One
 graph per rule is kept per process (:func:`graph_for`) and reused by every
@@ -24,7 +26,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -80,9 +82,15 @@ class Rule(ABC):
     def key(self, state: Any) -> Hashable:
         """A sufficient key of ``state`` for this rule."""
 
+    def key_after(self, state: Any, key: Hashable, cohort: Cohort) -> Hashable | None:
+        """The key of the state after ``cohort``, from ``state`` and its ``key`` without building that state,
+        or ``None`` when the rule cannot tell it so (then the graph extends the state and keys it)."""
+        return None
+
     @abstractmethod
-    def step(self, state: Any) -> Step:
-        """The decision at ``state``."""
+    def steps(self, states: Sequence[Any]) -> list[Step]:
+        """The decision at each of ``states``: the new states of a step of the walk, decided together (a
+        rule may share work between them, but each decision must be the one its state gets alone)."""
 
 
 class _Column:
@@ -107,6 +115,7 @@ class StateGraph:
         self.lock = threading.Lock()
         self._by_key: dict[Hashable, int] = {}
         self.states: list[Any] = []
+        self.keys: list[Hashable] = []
         self.steps: list[Step] = []
         self._dose = _Column(np.int32)  # 0 = no dose
         self._goes_on = _Column(np.bool_)  # continues and names a dose
@@ -130,16 +139,26 @@ class StateGraph:
 
     def node(self, state: Any) -> int:
         """The node of ``state``'s key, decided from ``state`` if it is new."""
-        key = self.rule.key(state)
-        node = self._by_key.get(key)
-        if node is None:
-            step = self.rule.step(state)
-            node = self._by_key[key] = len(self.steps)
+        return self.nodes([state])[0]
+
+    def nodes(self, states: Sequence[Any], keys: Sequence[Hashable | None] | None = None) -> list[int]:
+        """The node of each state's key (``keys``, where known, saves computing it); the states with new
+        keys are decided together, each once (from the first state with its key), and numbered in order
+        of first appearance."""
+        keys = [self.rule.key(state) if key is None else key
+                for state, key in zip(states, keys if keys is not None else [None] * len(states))]
+        new: dict[Hashable, Any] = {}
+        for key, state in zip(keys, states):
+            if key not in self._by_key:
+                new.setdefault(key, state)
+        for (key, state), step in zip(new.items(), self.rule.steps(list(new.values()))):
+            self._by_key[key] = len(self.steps)
             self.states.append(state)
+            self.keys.append(key)
             self.steps.append(step)
             self._dose.append(step.dose or 0)
             self._goes_on.append(step.continues and step.dose is not None)
-        return node
+        return [self._by_key[key] for key in keys]
 
     def advance(self, nodes: np.ndarray, doses: np.ndarray, tox: np.ndarray, eff: np.ndarray | None,
                 alongside: np.ndarray | None = None) -> np.ndarray:
@@ -147,7 +166,7 @@ class StateGraph:
         the patients treated alongside it (``alongside``: the rule's codes, trials × arrivals, 0 for none).
 
         ``tox`` and ``eff`` are boolean (trials × cohort size).  New states
-        are decided here, each once.
+        are decided here, each once, all together.
         """
         codes = _cohort_codes(doses, tox, eff, self.rule.exchangeable)
         if alongside is None:  # one code per trial: the faster one-dimensional unique
@@ -158,20 +177,46 @@ class StateGraph:
             distinct_codes, code_index = np.unique(rows, axis=0, return_inverse=True)
         pairs = nodes.astype(np.int64) * len(distinct_codes) + code_index.reshape(-1)
         distinct_pairs, pair_index = np.unique(pairs, return_inverse=True)
-        size = tox.shape[1]
-        children = np.empty(len(distinct_pairs), dtype=np.int64)
-        for i, pair in enumerate(distinct_pairs.tolist()):
-            node, code = divmod(pair, len(distinct_codes))
-            label = tuple(distinct_codes[code].tolist())
+        labels = [tuple(row) for row in distinct_codes.tolist()]
+        transitions = [(node, labels[code]) for node, code in
+                       (divmod(pair, len(labels)) for pair in distinct_pairs.tolist())]
+        children = np.array(self._children(transitions, tox.shape[1], alongside is not None), dtype=np.int64)
+        return children[pair_index]
+
+    def _children(self, transitions: list[tuple[int, tuple[int, ...]]], size: int, alongside: bool) -> list[int]:
+        """The node each transition (node, cohort label) leads to.  An unseen transition is keyed from its
+        node's key when the rule can (:meth:`Rule.key_after`), so that only states with new keys are built,
+        each once; the new states are then decided together (:meth:`nodes`)."""
+        children: list[int] = []
+        unseen: list[tuple[int, tuple[int, tuple[int, ...]], int]] = []  # (position, transition, new state)
+        reached: list[Any] = []
+        reached_keys: list[Hashable | None] = []
+        pending: dict[Hashable, int] = {}  # known keys of the states reached, by position in reached
+        for position, (node, label) in enumerate(transitions):
             child = self._transitions.get((node, label))
             if child is None:
                 cohort = _cohort(label[0], size, self.rule.efficacy, self.rule.exchangeable)
                 state = self.states[node]
-                child = self._transitions[(node, label)] = self.node(
-                    self.rule.extend(state, cohort) if alongside is None
-                    else self.rule.extend_alongside(state, cohort, label[1:]))
-            children[i] = child
-        return children[pair_index]
+                key = None if alongside else self.rule.key_after(state, self.keys[node], cohort)
+                child = None if key is None else self._by_key.get(key)
+                if child is None:
+                    index = None if key is None else pending.get(key)
+                    if index is None:
+                        index = len(reached)
+                        reached.append(self.rule.extend_alongside(state, cohort, label[1:]) if alongside
+                                       else self.rule.extend(state, cohort))
+                        reached_keys.append(key)
+                        if key is not None:
+                            pending[key] = index
+                    unseen.append((position, (node, label), index))
+                    child = -1  # until the new states are decided, below
+                else:
+                    self._transitions[(node, label)] = child
+            children.append(child)
+        found = self.nodes(reached, reached_keys)
+        for position, transition, index in unseen:
+            children[position] = self._transitions[transition] = found[index]
+        return children
 
 
 # A cohort's outcomes packed into one integer: the dose, then, when the order within the cohort matters,
