@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterator
 
-from dosefinding_server.engine.registry import build_design
+from dosefinding_server.engine.registry import build_design, stage_kinds
 from dosefinding_server.engine.simulation import (
     BoinOcDesign,
     CrmSimDesign,
@@ -49,7 +49,9 @@ CASES: dict[str, tuple[float, Callable[[LocalRunner, int], Iterator[Any]]]] = {
 
 
 def _warm_up(runner: LocalRunner) -> None:
-    """Start the worker processes (imports) on a design no case uses."""
+    """Start the worker processes (imports) on a design no case uses; this process imports every stage
+    module, as a running server has."""
+    stage_kinds()
     final(get_oc(BoinOcDesign(target=0.2, ncohort=4, cohortsize=2), (0.1, 0.2, 0.3), 8 * WORKERS, 0,
                  runner=runner, chunk_size=4))
 
