@@ -33,6 +33,7 @@ from dosefinding_server.security.policy import allowed_roles, is_open
 
 from . import auditing
 from .calls import Call, enter, leave
+from .payloads import message_bytes
 from .status import invalid_argument
 
 log = structlog.get_logger("dosefinding.rpc")
@@ -165,7 +166,7 @@ class CallInterceptor(grpc.ServerInterceptor):
     def _commit(self, call: Call, request: Any, response: Any) -> None:
         """Make the servicer's writes and the audit record durable together, then hand out the receipt."""
         waiting = time.perf_counter()
-        record = auditing.entry(call, call.method, call.principal.name, request, auditing.message_bytes(response))
+        record = auditing.entry(call, call.method, call.principal.name, request, message_bytes(response))
         try:
             receipt = self.audit.append_durable(record, call.run_writes if call.writes else None)
         except Exception as error:
