@@ -17,7 +17,7 @@ from dosefinding_server.audit.records import AuditEntry
 from dosefinding_server.version import ENGINE_VERSION
 
 from .calls import Call
-from .payloads import message_bytes
+from .payloads import AUDITED_SERVICES, message_bytes
 
 #: Reads that decide nothing are not audited; everything else of these services is.
 _NOT_AUDITED = frozenset({
@@ -25,8 +25,7 @@ _NOT_AUDITED = frozenset({
     "/dosefinding.v1.TrialService/ListTrials",
     "/dosefinding.v1.SimulationService/GetDosePaths",
 })
-_AUDITED_SERVICES = frozenset({"dosefinding.v1.DecisionService", "dosefinding.v1.TrialService",
-                               "dosefinding.v1.SimulationService"})
+_AUDITED_SERVICES = frozenset(service.full_name for service in AUDITED_SERVICES)
 UNAUTHENTICATED_PRINCIPAL = "(unauthenticated)"
 
 

@@ -24,7 +24,8 @@ from dosefinding.v1 import decision_service_pb2, simulation_service_pb2, trial_s
 from dosefinding_server.audit.export import stored_json
 from dosefinding_server.audit.records import AuditRecord
 
-_SERVICES = (
+#: The services whose calls are audited (every method but the reads listed in :mod:`.auditing`).
+AUDITED_SERVICES = (
     decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"],
     trial_service_pb2.DESCRIPTOR.services_by_name["TrialService"],
     simulation_service_pb2.DESCRIPTOR.services_by_name["SimulationService"],
@@ -34,7 +35,7 @@ _SERVICES = (
 MESSAGE_TYPES: dict[str, tuple[type[Message], type[Message]]] = {
     f"/{service.full_name}/{method.name}": (message_factory.GetMessageClass(method.input_type),
                                             message_factory.GetMessageClass(method.output_type))
-    for service in _SERVICES for method in service.methods
+    for service in AUDITED_SERVICES for method in service.methods
 }
 
 
