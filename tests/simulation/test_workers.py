@@ -3,6 +3,9 @@ escalation only and with backfill and randomised expansion."""
 
 from __future__ import annotations
 
+import os
+import time
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import pytest
@@ -21,6 +24,7 @@ from dosefinding_server.engine.simulation import (
     simulate_designs,
 )
 from dosefinding_server.engine.simulation.conduct import ESCALATION_ONLY
+from dosefinding_server.engine.simulation.runner import Chunk
 
 from .catalogue import DESIGNS, WITH_BOTH, WITH_FUTILITY, same_trials
 
@@ -84,3 +88,19 @@ def test_a_dask_cluster_gives_the_local_result(reference: list[Any]) -> None:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
             as cluster, distributed.Client(cluster) as client:
         assert_identical(simulate_everything(DaskRunner(client), 40), reference)
+
+
+@dataclass(frozen=True)
+class WhichWorker:
+    """A job whose chunks take a moment and answer with the process that ran them."""
+
+    def run(self, start: int, stop: int) -> Any:
+        time.sleep(0.05)
+        return os.getpid()
+
+
+def test_every_worker_of_a_new_pool_takes_chunks_from_the_first_call() -> None:
+    """A worker starts in about a second; the first call must not queue every chunk for the first one up."""
+    with LocalRunner(2) as runner:
+        ran_in = {pid for _, pid in runner.map_unordered([Chunk(WhichWorker(), i, i + 1) for i in range(4)])}
+    assert len(ran_in) == 2 and os.getpid() not in ran_in

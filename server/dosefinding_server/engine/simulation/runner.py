@@ -36,6 +36,7 @@ import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from multiprocessing.synchronize import Barrier as BarrierType
 from typing import Iterator, Protocol, Sequence, TypeVar
 
 from ..errors import InputError
@@ -68,10 +69,12 @@ def run_chunk(chunk: Chunk) -> Trials:
     return chunk.job.run(chunk.start, chunk.stop)
 
 
-def _start_worker() -> None:
-    """A pool worker's start: every stage module imported, then what that allocated frozen."""
+def _start_worker(started: BarrierType) -> None:
+    """A pool worker's start: every stage module imported, what that allocated frozen, then a wait until
+    every worker of the pool has got this far (see :meth:`LocalRunner._executor`)."""
     stage_kinds()
     gc.freeze()
+    started.wait()
 
 
 def _run_in_worker(chunk: Chunk) -> Trials:
@@ -102,10 +105,23 @@ class LocalRunner:
         self._lock = threading.Lock()
 
     def _executor(self) -> ProcessPoolExecutor:
+        """The pool, started on first use with every worker ready.
+
+        The executor spawns a worker only when a task finds none idle, so
+        tasks submitted while the first worker is still starting (imports
+        take a second) would all queue for it.  Starting the pool therefore
+        submits one task per worker; each new worker waits at the start
+        barrier until all have started, so each task starts a worker of its
+        own, and once every task is done the whole pool is ready.
+        """
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_start_worker)
+                context = multiprocessing.get_context("spawn")
+                pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
+                                           initargs=(context.Barrier(self.workers),))
+                for started in [pool.submit(os.getpid) for _ in range(self.workers)]:
+                    started.result()
+                self._pool = pool
             return self._pool
 
     def map_unordered(self, chunks: Sequence[Chunk]) -> Iterator[tuple[int, Trials]]:
