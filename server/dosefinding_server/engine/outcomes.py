@@ -97,13 +97,22 @@ class Outcomes:
     def eff_at_dose(self, num_doses: int) -> list[int]:
         return self._at_dose(2, num_doses)
 
+    @property
+    def last_cohort(self) -> int:
+        """The number of the last patient's cohort (0 before the first patient)."""
+        return self.patients[-1].cohort if self.patients else 0
+
     def extended(self, more: Iterable[Patient]) -> "Outcomes":
         """These outcomes followed by ``more`` (cohort numbers continue from ours)."""
-        last_cohort = self.patients[-1].cohort if self.patients else 0
-        shifted = tuple(
+        last_cohort = self.last_cohort
+        return self.appended(tuple(
             Patient(p.dose, p.toxicity, p.efficacy, last_cohort + p.cohort, p.weight, p.phase) for p in more
-        )
-        return Outcomes._with_tallies(self.patients + shifted, _tallied(self._tallies, shifted))
+        ))
+
+    def appended(self, more: tuple[Patient, ...]) -> "Outcomes":
+        """These outcomes followed by ``more`` as they are (numbered already, e.g. by a simulator that
+        reuses one tuple of patients for every state its cohort extends)."""
+        return Outcomes._with_tallies(self.patients + more, _tallied(self._tallies, more))
 
     def to_string(self) -> str:
         """The outcome string of these patients (inverse of :func:`parse_outcome_string`)."""

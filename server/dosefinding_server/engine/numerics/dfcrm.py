@@ -535,9 +535,9 @@ def _mle(model: WorkingModel, tallies: Tallies, tite: bool) -> tuple[float, floa
 
 def mtd_basis(ptox: Sequence[float], target: float) -> str:
     """Which branch of dfcrm's rule picks the dose: ``"all_below"``, ``"all_above"`` or ``"closest"``."""
-    if all(p <= target for p in ptox):
+    if max(ptox) <= target:
         return "all_below"
-    if all(p >= target for p in ptox):
+    if min(ptox) >= target:
         return "all_above"
     return "closest"
 
@@ -667,8 +667,14 @@ def bayes_fits(working: WorkingModel, target: float, tox: np.ndarray, nontox: np
     """
     means, variances = posterior_mean_var(working, scale, tox, nontox)
     patients = (np.sum(tox, axis=1) + np.sum(nontox, axis=1)).astype(int).tolist()
-    return [_result(working, target, estimate, post_var, scale, conf_level, (1.0,) * n)
+    return [_result(working, target, estimate, post_var, scale, conf_level, _unit_weights(n))
             for estimate, post_var, n in zip(means.tolist(), variances.tolist(), patients)]
+
+
+@lru_cache(maxsize=None)
+def _unit_weights(patients: int) -> tuple[float, ...]:
+    """Weight 1 for each of ``patients`` (one shared tuple per sample size: every fit of a simulation holds one)."""
+    return (1.0,) * patients
 
 
 def _result(working: WorkingModel, target: float, estimate: float, post_var: float, scale: float,

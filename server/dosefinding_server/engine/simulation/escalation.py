@@ -98,7 +98,7 @@ class EscalationRule(Rule):
         return Outcomes(())
 
     def extend(self, state: Outcomes, cohort: Cohort) -> Outcomes:
-        return state.extended(_patients(cohort))
+        return state.appended(_patients(cohort, state.last_cohort + 1))
 
     def extend_alongside(self, state: Outcomes, cohort: Cohort, alongside: tuple[int, ...]) -> Outcomes:
         """The cohort, then the backfill patients treated while it was (in order of arrival)."""
@@ -125,14 +125,16 @@ class EscalationRule(Rule):
         dose = fit.recommended_dose()
         if dose is not None and not 1 <= dose <= self.num_doses:
             raise InputError("design", f"recommends dose {dose}, outside the scenario's 1..{self.num_doses}")
-        return Step(dose, fit.continues(), stopped_by(fit))
+        continues = fit.continues()
+        return Step(dose, continues, None if continues and dose is not None else stopped_by(fit))
 
 
 @lru_cache(maxsize=None)
-def _patients(cohort: Cohort) -> tuple[Patient, ...]:
-    """The escalation patients of a cohort (once per cohort code: a simulation meets each many times)."""
+def _patients(cohort: Cohort, number: int = 1) -> tuple[Patient, ...]:
+    """The escalation patients of a cohort, as cohort ``number`` (once per cohort code and number: a
+    simulation meets each many times)."""
     dose, outcomes = cohort
-    return tuple(Patient(dose, tox, eff) for tox, eff in outcomes)
+    return tuple(Patient(dose, tox, eff, number) for tox, eff in outcomes)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any, Hashable, Sequence
 
@@ -178,8 +179,8 @@ class StateGraph:
         pairs = nodes.astype(np.int64) * len(distinct_codes) + code_index.reshape(-1)
         distinct_pairs, pair_index = np.unique(pairs, return_inverse=True)
         labels = [tuple(row) for row in distinct_codes.tolist()]
-        transitions = [(node, labels[code]) for node, code in
-                       (divmod(pair, len(labels)) for pair in distinct_pairs.tolist())]
+        from_nodes, label_index = np.divmod(distinct_pairs, len(labels))
+        transitions = list(zip(from_nodes.tolist(), map(labels.__getitem__, label_index.tolist())))
         children = np.array(self._children(transitions, tox.shape[1], alongside is not None), dtype=np.int64)
         return children[pair_index]
 
@@ -187,36 +188,33 @@ class StateGraph:
         """The node each transition (node, cohort label) leads to.  An unseen transition is keyed from its
         node's key when the rule can (:meth:`Rule.key_after`), so that only states with new keys are built,
         each once; the new states are then decided together (:meth:`nodes`)."""
-        children: list[int] = []
+        children: list[int | None] = list(map(self._transitions.get, transitions))
         unseen: list[tuple[int, tuple[int, tuple[int, ...]], int]] = []  # (position, transition, new state)
         reached: list[Any] = []
         reached_keys: list[Hashable | None] = []
         pending: dict[Hashable, int] = {}  # known keys of the states reached, by position in reached
-        for position, (node, label) in enumerate(transitions):
-            child = self._transitions.get((node, label))
-            if child is None:
-                cohort = _cohort(label[0], size, self.rule.efficacy, self.rule.exchangeable)
-                state = self.states[node]
-                key = None if alongside else self.rule.key_after(state, self.keys[node], cohort)
-                child = None if key is None else self._by_key.get(key)
-                if child is None:
-                    index = None if key is None else pending.get(key)
-                    if index is None:
-                        index = len(reached)
-                        reached.append(self.rule.extend_alongside(state, cohort, label[1:]) if alongside
-                                       else self.rule.extend(state, cohort))
-                        reached_keys.append(key)
-                        if key is not None:
-                            pending[key] = index
-                    unseen.append((position, (node, label), index))
-                    child = -1  # until the new states are decided, below
-                else:
-                    self._transitions[(node, label)] = child
-            children.append(child)
+        for position in [position for position, child in enumerate(children) if child is None]:
+            node, label = transition = transitions[position]
+            cohort = _cohort(label[0], size, self.rule.efficacy, self.rule.exchangeable)
+            state = self.states[node]
+            key = None if alongside else self.rule.key_after(state, self.keys[node], cohort)
+            child = None if key is None else self._by_key.get(key)
+            if child is not None:
+                children[position] = self._transitions[transition] = child
+                continue
+            index = None if key is None else pending.get(key)
+            if index is None:
+                index = len(reached)
+                reached.append(self.rule.extend_alongside(state, cohort, label[1:]) if alongside
+                               else self.rule.extend(state, cohort))
+                reached_keys.append(key)
+                if key is not None:
+                    pending[key] = index
+            unseen.append((position, transition, index))
         found = self.nodes(reached, reached_keys)
         for position, transition, index in unseen:
             children[position] = self._transitions[transition] = found[index]
-        return children
+        return children  # type: ignore[return-value]  # each None (an unseen transition) was replaced
 
 
 # A cohort's outcomes packed into one integer: the dose, then, when the order within the cohort matters,
@@ -240,8 +238,10 @@ def _cohort_codes(doses: np.ndarray, tox: np.ndarray, eff: np.ndarray | None, ex
     return doses.astype(np.int64) * width + pattern
 
 
+@lru_cache(maxsize=None)
 def _cohort(code: int, size: int, efficacy: bool, exchangeable: bool) -> Cohort:
-    """The cohort a code stands for (for exchangeable codes, in one canonical order)."""
+    """The cohort a code stands for (for exchangeable codes, in one canonical order); once per code, as a
+    simulation meets each code many times and the codes are few (doses × outcome patterns)."""
     outcomes: list[tuple[bool, bool | None]]
     if exchangeable:
         base = size + 1
