@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import uuid
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 from google.protobuf import json_format
@@ -22,24 +21,13 @@ from dosefinding_client import DoseFindingClient, design_from_stages
 from dosefinding_server.security.authentication import Identities
 from dosefinding_server.security.principals import Role, token_digest
 
+from ..trials.support import Caller
+
 DECISIONS = "/dosefinding.v1.DecisionService/"
 TRIALS = "/dosefinding.v1.TrialService/"
 CRM = {"stage": "crm", "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55], "target": 0.25, "model": "empiric"}
 DESIGN = [CRM, {"stage": "dont_skip_doses", "when_escalating": True}, {"stage": "stop_at_n", "n": 18}]
 SKELETON = [0.05, 0.12, 0.25, 0.40, 0.55]
-
-
-@dataclass(frozen=True)
-class Caller:
-    """A configured bearer-token identity."""
-
-    name: str
-    token: str
-    roles: frozenset[Role]
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.token}"),)
 
 
 AUDITOR = Caller("auditor@qa.example", "auditor-token-" + "a" * 24, frozenset({Role.AUDITOR}))
