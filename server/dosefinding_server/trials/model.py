@@ -162,7 +162,7 @@ def fold(events: Iterable[Event], start: TrialState | None = None) -> TrialState
                 payload.get("stratum", ""), int(payload.get("index", 0)))
         state.version = event.version
     if state is not None and outcomes is not None:
-        state.derived["outcomes"] = Outcomes(outcomes.patients + tuple(added)) if added else outcomes
+        state.derived["outcomes"] = outcomes.appended(tuple(added)) if added else outcomes
         if not added and start is not None and "decision" in start.derived:
             # The same design on the same outcomes: an assignment or a closure does not refit the model.
             state.derived["decision"] = start.derived["decision"]
