@@ -13,6 +13,7 @@ import pytest
 from dosefinding_server.audit import (AuditError, AuditLog, AuditLogClosed, Checkpoint, CheckpointRejected,
                                       InvalidEntry, LogIntegrityError, check_checkpoint_update, verify_log)
 from dosefinding_server.audit.keys import KEY_METHOD, KeyIntroduction
+from dosefinding_server.audit.log import MAX_RECORDS_CAUGHT_UP
 from dosefinding_server.audit.signing import key_id, sign_checkpoint
 from dosefinding_server.storage import IntegrityError, Migration, Transaction
 from dosefinding_server.storage.sqlite import Database
@@ -285,6 +286,38 @@ def test_two_writers_of_one_log_interleave_into_one_chain(tmp_path: Path) -> Non
     assert first.latest_checkpoint().tree_size == 1 + 6 * 30
     report = verify_log(first_db, public_keys=[KEY.public_key()])
     assert report.ok and report.records == 1 + 6 * 30, report
+    first_db.close()
+    second_db.close()
+
+
+@pytest.mark.parametrize("others", [1, 3, MAX_RECORDS_CAUGHT_UP, MAX_RECORDS_CAUGHT_UP + 1])
+def test_a_writer_catches_up_with_any_number_of_records_another_wrote(tmp_path: Path, others: int) -> None:
+    """A few records of another writer are appended to the frontier, many reload it: the same tree either way."""
+    path = tmp_path / "audit.db"
+    first_db, first = new_log(path, checkpoint_every=1000)
+    second_db, second = new_log(path, checkpoint_every=1000)
+    for i in range(others):
+        second.append_durable(entry(i))
+    receipt = first.append_durable(entry(others))
+    assert receipt.seq == 2 + others
+    first.close()
+    second.close()
+    report = verify_log(first_db, public_keys=[KEY.public_key()])
+    assert report.ok and report.records == 2 + others, report
+    first_db.close()
+    second_db.close()
+
+
+def test_a_writer_refuses_to_append_after_another_rotated_the_key(tmp_path: Path) -> None:
+    """A key introduced by another writer is noticed at catch-up: the old key may no longer sign."""
+    path = tmp_path / "audit.db"
+    first_db, first = new_log(path)
+    second_db, second = new_log(path)
+    first.append_durable(entry(1))
+    second.rotate_key(OTHER_KEY)
+    with pytest.raises(LogIntegrityError, match="not the log's active key"):
+        first.append_durable(entry(2))
+    second.close()
     first_db.close()
     second_db.close()
 

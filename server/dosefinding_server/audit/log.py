@@ -49,6 +49,9 @@ Clock = Callable[[], datetime]
 DEFAULT_CHECKPOINT_EVERY = 100
 DEFAULT_CHECKPOINT_SECONDS = 60.0
 DEFAULT_MAX_BATCH = 256
+#: Up to this many records committed by other writers are caught up with by appending their leaves
+#: to the frontier; beyond it, reloading the frontier (a read per set bit of the size) is cheaper.
+MAX_RECORDS_CAUGHT_UP = 64
 
 logger = structlog.get_logger("dosefinding.audit")
 
@@ -124,13 +127,27 @@ class AuditLog:
         return _Position(size, last_leaf, Frontier.load(size, node_source(tx)), checkpoint_size, signing_key, signer)
 
     def _catch_up(self, tx: Transaction) -> None:
-        """Take the records, checkpoints and keys other writers committed since this one last wrote."""
+        """Take the records, checkpoints and keys other writers committed since this one last wrote.
+
+        A few new records (the usual case: the other workers of a server take turns with this one)
+        are appended to the in-memory frontier, one read for all of them; many records, or a key
+        introduced among them, reload the position from the store (a key change must be checked).
+        """
+        position = self._position
         size, signed = tx.execute("SELECT (SELECT COALESCE(MAX(seq), 0) FROM audit_records), "
                                   "(SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints)").fetchone()
-        if size != self._position.size:
-            self._position = self._load(tx, self._position.key)
-        elif signed != self._position.checkpoint_size:
-            self._position = replace(self._position, checkpoint_size=signed)
+        if size != position.size:
+            newer = (tx.execute("SELECT seq, leaf_hash, method FROM audit_records WHERE seq > ? ORDER BY seq",
+                                (position.size,)).fetchall() if 0 < size - position.size <= MAX_RECORDS_CAUGHT_UP
+                     else [])
+            if len(newer) != size - position.size or any(method == KEY_METHOD for _, _, method in newer):
+                self._position = self._load(tx, position.key)
+                return
+            frontier = position.frontier
+            for _, leaf_hash, _ in newer:
+                frontier = frontier.append(leaf_hash)[0]
+            position = replace(position, size=size, last_leaf=newer[-1][1], frontier=frontier)
+        self._position = replace(position, checkpoint_size=signed) if signed != position.checkpoint_size else position
 
     def __enter__(self) -> AuditLog:
         return self
