@@ -25,7 +25,7 @@ TRIAL_EVENTS = (Migration(1, "CREATE TABLE trial_events "
 
 
 def insert_event(event: str):
-    def writes(tx: Transaction) -> int:
+    def writes(tx: Transaction, sequence: int) -> int:
         tx.execute("INSERT INTO trial_events (trial_id, event) VALUES ('TRIAL-0', ?)", (event,))
         return tx.execute("SELECT last_insert_rowid()").fetchone()[0]
     return writes
@@ -47,12 +47,12 @@ def test_append_rides_the_callers_transaction(tmp_path: Path) -> None:
     database.migrate("trial", TRIAL_EVENTS)
     with pytest.raises(RuntimeError):
         with database.transaction() as tx:
-            insert_event("cohort 1")(tx)
+            insert_event("cohort 1")(tx, 0)
             assert log.append(entry(0), tx) == 2
             raise RuntimeError("the decision failed after the audit append")
     assert log.size == 1
     with database.transaction() as tx:
-        insert_event("cohort 1")(tx)
+        insert_event("cohort 1")(tx, 0)
         assert log.append(entry(0), tx) == 2
     assert log.record(2).entry == entry(0)
     log.close()
@@ -69,7 +69,7 @@ def test_group_commit_runs_extra_writes_first_and_isolates_a_failing_caller(tmp_
     with pytest.raises(IntegrityError):
         log.append_durable(entry(1), insert_event("cohort 1"))
     with pytest.raises(ValueError):
-        log.append_durable(entry(1), lambda tx: int("not a number"))
+        log.append_durable(entry(1), lambda tx, seq: int("not a number"))
     assert log.append_durable(entry(2)).seq == 3
     with database.reader() as reader:
         assert reader.execute("SELECT COUNT(*) FROM trial_events").fetchone()[0] == 1
@@ -224,7 +224,7 @@ def test_closed_log_refuses_appends(tmp_path: Path) -> None:
     log.close()
     log.close()
     with pytest.raises(AuditLogClosed):
-        log.submit(entry(0))
+        log.append_durable(entry(0))
     with pytest.raises(AuditLogClosed):
         with database.transaction() as tx:
             log.append(entry(0), tx)

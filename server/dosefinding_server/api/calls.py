@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from dosefinding_server.security.principals import Principal
 
-Writes = Callable[[Any], Any]
+Writes = Callable[[Any, int], Any]
 
 
 @dataclass
@@ -34,7 +34,8 @@ class Call:
     corrects_seq: int | None = None
 
     def write(self, writes: Writes) -> None:
-        """Make ``writes(transaction)`` part of this call's audited commit."""
+        """Make ``writes(transaction, audit_sequence)`` part of this call's audited commit (it is told the
+        sequence number of the call's audit record)."""
         self.writes.append(writes)
 
     def hold(self, lock: threading.Lock) -> None:
@@ -46,8 +47,8 @@ class Call:
         while self.held:
             self.held.pop().release()
 
-    def run_writes(self, transaction: Any) -> list[Any]:
-        return [writes(transaction) for writes in self.writes]
+    def run_writes(self, transaction: Any, audit_sequence: int) -> list[Any]:
+        return [writes(transaction, audit_sequence) for writes in self.writes]
 
 
 _current: contextvars.ContextVar[Call] = contextvars.ContextVar("dosefinding_call")

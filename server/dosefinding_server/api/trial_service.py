@@ -319,8 +319,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         now = utc_now()
         state = model.TrialState(trial_id, as_dict(created), now, call.principal.name, version=1)
         response = pb.CreateTrialResponse(trial=self.trial_message(state))
-        call.write(lambda tx: self.store.insert_trial(tx, trial_id, request.protocol_id, now))
-        call.write(lambda tx: self.store.insert_secret(tx, trial_id, seed))
+        call.write(lambda tx, _: self.store.insert_trial(tx, trial_id, request.protocol_id, now))
+        call.write(lambda tx, _: self.store.insert_secret(tx, trial_id, seed))
         self.append(state, model.CREATED, created, now)
         self.remember(request, response)
         return response
@@ -367,7 +367,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
             response.assignment.CopyFrom(event)
         self.append(after, kind, event, now, payload)
         self.remember(request, response)
-        call.write(lambda tx: self.offer(tx, after))
+        call.write(lambda tx, _: self.offer(tx, after))
         return response
 
     def offer(self, transaction: Any, state: model.TrialState) -> None:
@@ -487,11 +487,11 @@ class TrialService(pb_grpc.TrialServiceServicer):
                payload: dict[str, Any] | None = None) -> None:
         call = current_call()
         payload = as_dict(event) if payload is None else payload
-        call.write(lambda tx: self.store.insert_event(tx, state.trial_id, state.version, kind, payload, now,
-                                                      call.principal.name))
+        call.write(lambda tx, seq: self.store.insert_event(tx, seq, state.trial_id, state.version, kind, payload,
+                                                           now, call.principal.name))
 
     def remember(self, request: Any, response: Message) -> None:
         call = current_call()
         digest, answer = request_digest(request), response.SerializeToString(deterministic=True)
-        call.write(lambda tx: self.store.insert_idempotent(tx, call.principal.name, call.method,
-                                                           request.idempotency_key, digest, answer))
+        call.write(lambda tx, seq: self.store.insert_idempotent(tx, seq, call.principal.name, call.method,
+                                                                request.idempotency_key, digest, answer))

@@ -4,7 +4,7 @@ Records are appended in the same transaction as the trial writes they
 explain, hash-chained, made the leaves of an RFC 9162 Merkle tree and sealed
 by signed checkpoints; :func:`verify_log` checks all of it offline.
 The gRPC layer needs :func:`open_audit_log`, :class:`AuditEntry`,
-:meth:`AuditLog.submit` / :meth:`AuditLog.append_durable` (group commit) or
+:meth:`AuditLog.append_durable` (group commit, led by the calling threads) or
 :meth:`AuditLog.append` (inside its own transaction), and :meth:`AuditLog.close`.
 """
 

@@ -2,27 +2,32 @@
 
 A durable commit costs an fsync (milliseconds), so committing each audited
 call on its own caps the service at a few hundred calls per second. Instead
-callers queue their entries and wait; a single writer thread takes everything
-queued, writes it in one transaction, commits once, and only then resolves
-each caller's future. While one batch is being fsynced the next one gathers,
-so batches grow with load and latency stays about two commit times.
+callers queue their entries and commit them together, in the calling threads
+themselves (the leader/follower scheme of LevelDB's write path): the caller at
+the head of the queue is the leader; it takes every entry queued so far, writes
+them in one transaction, commits once, and only then wakes each caller of the
+batch with its receipt and the new head, who leads the next batch. While one
+batch is being fsynced the next one gathers, so batches grow with load and
+latency stays about two commit times; a caller that finds the queue empty
+commits at once, with no hand-off to another thread and back.
 
 Each caller's extra writes (e.g. the trial event the decision changed) run in
 the same transaction just before its audit record, inside a savepoint: if
 they, or the record, are refused, only that caller's writes are undone and
 only that caller gets the error; the rest of the batch commits.
 
-After each batch, and whenever it has been idle for ``tick_seconds``, the
-thread calls ``tick`` (the audit log uses it to sign a checkpoint of records
-left unsigned for too long, so a quiet log does not leave them so).
+After each batch, and whenever it has been idle for ``tick_seconds`` (a
+background thread then queues up to lead an empty batch), the leader calls
+``tick`` (the audit log uses it to sign a checkpoint of records left unsigned
+for too long, so a quiet log does not leave them so). Everything that changes
+the log's position therefore runs on one thread at a time: a leader's.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..storage import IntegrityError, Storage, StorageError, Transaction
@@ -30,8 +35,9 @@ from . import crashpoints
 from .errors import AuditLogClosed
 from .records import AuditEntry, AuditRecord
 
-Writes = Callable[[Transaction], Any]
-"""Extra writes to make in the audit record's transaction; their result is handed back."""
+Writes = Callable[[Transaction, int], Any]
+"""Extra writes to make in the audit record's transaction, given the sequence number that record will get
+(e.g. to link a trial event to it); their result is handed back."""
 
 
 @dataclass(frozen=True)
@@ -44,90 +50,122 @@ class Receipt:
     writes_result: Any = None
 
 
-@dataclass(frozen=True)
-class _Pending:
-    entry: AuditEntry
+@dataclass(eq=False)
+class _Waiter:
+    """A caller in the queue: its entry (``None`` to lead an empty batch, for a tick), then its outcome."""
+
+    entry: AuditEntry | None
     writes: Writes | None
-    future: Future[Receipt]
+    wakeup: threading.Condition
+    done: bool = False
+    outcome: Receipt | Exception | None = field(default=None)
 
 
 class GroupCommitter:
-    """The writer thread. ``begin`` starts each batch's transaction (the audit log catches up with other
-    writers there); ``append`` writes one record in it (the audit log's own)."""
+    """The queue of appends. ``begin`` starts each batch's transaction (the audit log catches up with other
+    writers there); ``append`` writes one record in it (the audit log's own), and ``sequence`` tells the number
+    the record appended next will get."""
 
     def __init__(self, storage: Storage, begin: Callable[[Transaction], None],
-                 append: Callable[[Transaction, AuditEntry], AuditRecord],
+                 append: Callable[[Transaction, AuditEntry], AuditRecord], sequence: Callable[[], int],
                  max_batch: int, tick: Callable[[], None], tick_seconds: float) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._storage = storage
         self._begin = begin
         self._append = append
+        self._sequence = sequence
         self._max_batch = max_batch
         self._tick = tick
         self._tick_seconds = tick_seconds
-        self._queue: deque[_Pending] = deque()
-        self._wakeup = threading.Condition()
+        self._mutex = threading.Lock()
+        self._queue: deque[_Waiter] = deque()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="audit-group-commit", daemon=True)
-        self._thread.start()
+        self._stop_ticking = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_when_idle, name="audit-tick", daemon=True)
+        self._ticker.start()
 
-    def submit(self, entry: AuditEntry, writes: Writes | None = None) -> Future[Receipt]:
-        """Queue ``entry`` (after ``writes``); the future resolves once its batch is durable."""
-        future: Future[Receipt] = Future()
-        with self._wakeup:
-            if self._closing:
-                raise AuditLogClosed("the audit log is closed")
-            self._queue.append(_Pending(entry, writes, future))
-            self._wakeup.notify()
-        return future
+    def commit(self, entry: AuditEntry, writes: Writes | None = None) -> Receipt:
+        """Append ``entry`` (after ``writes``) with the next batch; returns once that batch is durable."""
+        outcome = self._take_turn(entry, writes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert outcome is not None
+        return outcome
 
     def close(self) -> None:
-        """Refuse new entries, commit the ones queued, and stop the thread."""
-        with self._wakeup:
-            self._closing = True
-            self._wakeup.notify()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._wakeup:
-                if not self._queue and not self._closing:
-                    self._wakeup.wait(self._tick_seconds)
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_batch))]
-                closing = self._closing
-            if batch:
-                self._commit([pending for pending in batch if pending.future.set_running_or_notify_cancel()])
-            elif closing:
+        """Refuse new entries, commit the ones queued, and stop ticking."""
+        with self._mutex:
+            if self._closing:
                 return
-            self._tick()
+            self._closing = True
+        self._stop_ticking.set()
+        self._ticker.join()
+        self._take_turn(None, None, closing=True)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _tick_when_idle(self) -> None:
+        while not self._stop_ticking.wait(self._tick_seconds):
+            try:
+                self._take_turn(None, None)
+            except AuditLogClosed:
+                return
+
+    def _take_turn(self, entry: AuditEntry | None, writes: Writes | None, closing: bool = False
+                   ) -> Receipt | Exception | None:
+        """Queue, then wait until a leader has committed this entry or this caller leads a batch itself."""
+        with self._mutex:
+            if self._closing and not closing:
+                raise AuditLogClosed("the audit log is closed")
+            waiter = _Waiter(entry, writes, threading.Condition(self._mutex))
+            self._queue.append(waiter)
+            while not waiter.done and self._queue[0] is not waiter:
+                waiter.wakeup.wait()
+            if waiter.done:
+                return waiter.outcome
+            batch = [self._queue[index] for index in range(min(len(self._queue), self._max_batch))]
+        try:
+            self._commit([w for w in batch if w.entry is not None])
+            self._tick()
+        finally:
+            with self._mutex:
+                for _ in batch:
+                    finished = self._queue.popleft()
+                    finished.done = True
+                    if finished.outcome is None and finished.entry is not None:  # the leader was interrupted
+                        finished.outcome = StorageError("the batch was abandoned before its commit")
+                    if finished is not waiter:
+                        finished.wakeup.notify()
+                if self._queue:
+                    self._queue[0].wakeup.notify()
+        return waiter.outcome
+
+    def _commit(self, batch: list[_Waiter]) -> None:
+        """Write ``batch`` in one transaction and give each waiter its outcome."""
+        if not batch:
+            return
         outcomes: list[Receipt | Exception] = []
         try:
             with self._storage.transaction() as tx:
                 self._begin(tx)
-                for pending in batch:
-                    outcomes.append(self._apply(tx, pending))
+                for waiter in batch:
+                    outcomes.append(self._apply(tx, waiter))
                 crashpoints.reached("before_commit")  # test hook, inert unless armed (see crashpoints)
         except Exception as err:  # nothing in the batch is durable: every caller learns why
-            for index, pending in enumerate(batch):
+            for index, waiter in enumerate(batch):
                 own = outcomes[index] if index < len(outcomes) else None
-                pending.future.set_exception(own if isinstance(own, Exception) else err)
+                waiter.outcome = own if isinstance(own, Exception) else err
             return
         crashpoints.reached("after_commit")  # test hook, inert unless armed (see crashpoints)
-        for pending, outcome in zip(batch, outcomes):
-            if isinstance(outcome, Exception):
-                pending.future.set_exception(outcome)
-            else:
-                pending.future.set_result(outcome)
+        for waiter, outcome in zip(batch, outcomes):
+            waiter.outcome = outcome
 
-    def _apply(self, tx: Transaction, pending: _Pending) -> Receipt | Exception:
+    def _apply(self, tx: Transaction, waiter: _Waiter) -> Receipt | Exception:
         """One caller's writes and record; a refusal of them is that caller's outcome, a store failure is everyone's."""
+        assert waiter.entry is not None
         try:
             with tx.savepoint():
-                result = pending.writes(tx) if pending.writes is not None else None
-                record = self._append(tx, pending.entry)
+                result = waiter.writes(tx, self._sequence()) if waiter.writes is not None else None
+                record = self._append(tx, waiter.entry)
         except IntegrityError as err:
             return err
         except StorageError:

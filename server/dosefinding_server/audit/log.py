@@ -23,7 +23,6 @@ committed (one indexed read; the frontier is reloaded only when they did).
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from dataclasses import astuple, dataclass, replace
 from datetime import datetime, timezone
 from typing import Callable
@@ -111,8 +110,9 @@ class AuditLog:
             self._position = self._load(tx, signing_key)
             if self._position.size == 0:
                 self._introduce_key(tx, KeyIntroduction.create(signing_key.public_key(), None), signing_key)
-        self._committer = GroupCommitter(storage, self._catch_up, self._append_with_checkpoint, max_batch,
-                                         self._sign_if_stale, checkpoint_seconds)
+        self._committer = GroupCommitter(storage, self._catch_up, self._append_with_checkpoint,
+                                         lambda: self._position.size + 1, max_batch, self._sign_if_stale,
+                                         checkpoint_seconds)
 
     @staticmethod
     def _load(tx: Transaction, signing_key: Ed25519PrivateKey) -> _Position:
@@ -249,29 +249,25 @@ class AuditLog:
         The record is durable when the caller's transaction commits (the
         store runs ``synchronous=FULL``); if it rolls back, so does the
         record and the log's position. One commit per call: for throughput
-        under concurrency use :meth:`submit`.
+        under concurrency use :meth:`append_durable`.
         """
         self._check_open()
         self._catch_up(transaction)
         return self._append_with_checkpoint(transaction, entry).seq
 
-    def submit(self, entry: AuditEntry, writes: Writes | None = None) -> Future[Receipt]:
-        """Queue ``entry`` for group commit; the future resolves once it is durable.
+    def append_durable(self, entry: AuditEntry, writes: Writes | None = None) -> Receipt:
+        """Append ``entry`` with the next group commit; returns only once the record is durable.
 
-        ``writes(tx)``, if given, runs first in the same transaction (e.g. to
-        insert the trial event); if it raises, neither it nor the record is
-        kept and the future carries its exception.
+        ``writes(tx, seq)``, if given, runs first in the same transaction,
+        told the record's sequence number (e.g. to insert the trial event
+        linked to it); if it raises, neither it nor the record is kept and
+        this raises its exception.
         """
         self._check_open()
         if self._storage.in_transaction():
-            raise AuditError("submit() inside an open transaction would wait for itself forever; "
+            raise AuditError("append_durable() inside an open transaction would wait for itself forever; "
                              "use append(entry, transaction)")
-        return self._committer.submit(entry, writes)
-
-    def append_durable(self, entry: AuditEntry, writes: Writes | None = None,
-                       timeout: float | None = None) -> Receipt:
-        """:meth:`submit` and wait: returns only once the record is durable."""
-        return self.submit(entry, writes).result(timeout)
+        return self._committer.commit(entry, writes)
 
     def checkpoint(self) -> Checkpoint:
         """Sign a checkpoint of everything appended so far (unless the latest already covers it)."""

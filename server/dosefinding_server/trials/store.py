@@ -71,15 +71,6 @@ class IdempotentResult:
     audit_leaf_hash: bytes
 
 
-def next_audit_sequence(tx: Transaction) -> int:
-    """The sequence number the audit record appended next in ``tx`` will get.
-
-    Valid inside the audit log's own writes callback: the single writer
-    appends the caller's record right after its writes, in the same transaction.
-    """
-    return int(tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_records").fetchone()[0])
-
-
 class TrialStore:
     """Reads and (transactional) writes of trials."""
 
@@ -142,16 +133,14 @@ class TrialStore:
                    (trial_id, protocol_id, created_at))
 
     @staticmethod
-    def insert_event(tx: Transaction, trial_id: str, version: int, kind: str, payload: dict[str, Any],
-                     recorded_at: str, author: str) -> int:
-        """Insert one event, linked to the audit record about to be appended; returns that seq."""
-        sequence = next_audit_sequence(tx)
+    def insert_event(tx: Transaction, audit_sequence: int, trial_id: str, version: int, kind: str,
+                     payload: dict[str, Any], recorded_at: str, author: str) -> None:
+        """Insert one event, linked to the audit record ``audit_sequence`` (appended next, in ``tx``)."""
         tx.execute(
             "INSERT INTO trial_events (trial_id, version, kind, payload, recorded_at, author, audit_sequence) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (trial_id, version, kind, json.dumps(payload, sort_keys=True, separators=(",", ":")),
-             recorded_at, author, sequence))
-        return sequence
+             recorded_at, author, audit_sequence))
 
     def allocation_seed(self, trial_id: str) -> int:
         """The trial's secret allocation seed; read by the service only, never returned by a call."""
@@ -165,9 +154,10 @@ class TrialStore:
         tx.execute("INSERT INTO trial_secrets (trial_id, allocation_seed) VALUES (?, ?)", (trial_id, str(seed)))
 
     @staticmethod
-    def insert_idempotent(tx: Transaction, principal: str, method: str, key: str, request_sha256: str,
-                          response: bytes) -> None:
+    def insert_idempotent(tx: Transaction, audit_sequence: int, principal: str, method: str, key: str,
+                          request_sha256: str, response: bytes) -> None:
+        """Keep the answer to a write, linked to its audit record ``audit_sequence`` (appended next, in ``tx``)."""
         tx.execute(
             "INSERT INTO idempotency (principal, method, key, request_sha256, response, audit_sequence) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (principal, method, key, request_sha256, response, next_audit_sequence(tx)))
+            (principal, method, key, request_sha256, response, audit_sequence))
