@@ -82,6 +82,18 @@ def _insert(database: Database) -> None:
         tx.execute("INSERT INTO notes (body) VALUES ('from another thread')")
 
 
+def test_query_reads_committed_rows_and_holds_no_snapshot_after(database: Database) -> None:
+    with database.transaction() as tx:
+        tx.executemany("INSERT INTO notes (body) VALUES (?)", [("a",), ("b",), ("c",)])
+    assert database.query("SELECT body FROM notes WHERE id > ? ORDER BY id", (1,)) == [("b",), ("c",)]
+    with database.transaction() as tx:
+        tx.execute("INSERT INTO notes (body) VALUES ('d')")
+    assert database.query("SELECT COUNT(*) FROM notes") == [(4,)]  # a pooled connection sees the new commit
+    with pytest.raises(StorageError):
+        database.query("INSERT INTO notes (body) VALUES ('refused')")
+    assert count(database) == 4
+
+
 def test_migrations_apply_once_and_keep_history(database: Database) -> None:
     more = NOTES + (Migration(2, """
         ALTER TABLE notes ADD COLUMN tag TEXT; -- a comment; not a statement

@@ -89,6 +89,11 @@ class Storage(Protocol):
         """A consistent read snapshot that does not block writers."""
         ...
 
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """Every row of one read-only statement, read from a snapshot of its own (the cheap way to read
+        what one statement can say: no transaction to open and close around it)."""
+        ...
+
     def migrate(self, component: str, migrations: Sequence[Migration]) -> int:
         """Apply ``component``'s migrations not yet applied, in one transaction; the version reached."""
         ...

@@ -262,6 +262,16 @@ class Database:
         finally:
             self._release_reader(connection)
 
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        """One statement in autocommit mode: SQLite reads it from its own snapshot, and reading every row
+        ends that snapshot (a statement left part-read would keep it open)."""
+        connection = self._take_reader()
+        try:
+            with _DriverErrors():
+                return connection.execute(sql, parameters).fetchall()
+        finally:
+            self._release_reader(connection)
+
     def migrate(self, component: str, migrations: Sequence[Migration]) -> int:
         """Apply ``component``'s migrations above its recorded version, all in one transaction.
 

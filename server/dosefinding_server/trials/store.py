@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
-from ..storage import Migration, Reader, Storage, Transaction
+from ..storage import Migration, Storage, Transaction
 from .model import Event
 
 COMPONENT = "trials"
@@ -71,6 +71,12 @@ class IdempotentResult:
     audit_leaf_hash: bytes
 
 
+def _event(trial_id: str, row: Sequence[Any]) -> Event:
+    """An event from its stored columns: version, kind, payload, recorded_at, author, audit_sequence."""
+    version, kind, payload, recorded_at, author, audit_sequence = row
+    return Event(trial_id, version, kind, json.loads(payload), recorded_at, author, audit_sequence)
+
+
 class TrialStore:
     """Reads and (transactional) writes of trials."""
 
@@ -81,22 +87,19 @@ class TrialStore:
 
     def events(self, trial_id: str, after: int = 0) -> list[Event]:
         """The trial's events in version order (those after version ``after``)."""
-        with self.storage.reader() as reader:
-            return self._events(reader, trial_id, after)
+        rows = self.storage.query(
+            "SELECT version, kind, payload, recorded_at, author, audit_sequence FROM trial_events "
+            "WHERE trial_id = ? AND version > ? ORDER BY version", (trial_id, after))
+        return [_event(trial_id, row) for row in rows]
 
     def tail(self, trial_id: str, after: int) -> tuple[int, list[Event]]:
-        """The trial's committed version and its events after version ``after``, from one snapshot."""
-        with self.storage.reader() as reader:
-            latest = reader.execute("SELECT COALESCE(MAX(version), 0) FROM trial_events WHERE trial_id = ?",
-                                    (trial_id,)).fetchone()[0]
-            return latest, (self._events(reader, trial_id, after) if latest > after else [])
-
-    @staticmethod
-    def _events(reader: Reader, trial_id: str, after: int) -> list[Event]:
-        rows = reader.execute(
-            "SELECT trial_id, version, kind, payload, recorded_at, author, audit_sequence "
-            "FROM trial_events WHERE trial_id = ? AND version > ? ORDER BY version", (trial_id, after)).fetchall()
-        return [Event(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+        """The trial's committed version and its events after version ``after``, from one snapshot
+        (one statement: the version heads the events)."""
+        rows = self.storage.query(
+            "SELECT 0, COALESCE(MAX(version), 0), NULL, NULL, NULL, NULL, NULL FROM trial_events WHERE trial_id = ?1 "
+            "UNION ALL SELECT 1, version, kind, payload, recorded_at, author, audit_sequence FROM trial_events "
+            "WHERE trial_id = ?1 AND version > ?2 ORDER BY 1, 2", (trial_id, after))
+        return rows[0][1], [_event(trial_id, row[1:]) for row in rows[1:]]
 
     def trial_ids(self, limit: int, after: str | None) -> list[str]:
         """Trial ids, newest first; ``after`` continues from a previous page."""
@@ -116,16 +119,11 @@ class TrialStore:
             return reader.execute("SELECT 1 FROM trials WHERE trial_id = ?", (trial_id,)).fetchone() is not None
 
     def idempotent_result(self, principal: str, method: str, key: str) -> IdempotentResult | None:
-        with self.storage.reader() as reader:
-            return self._idempotent(reader, principal, method, key)
-
-    @staticmethod
-    def _idempotent(reader: Reader, principal: str, method: str, key: str) -> IdempotentResult | None:
-        row = reader.execute(
+        rows = self.storage.query(
             "SELECT i.request_sha256, i.response, i.audit_sequence, a.leaf_hash FROM idempotency i "
             "JOIN audit_records a ON a.seq = i.audit_sequence "
-            "WHERE i.principal = ? AND i.method = ? AND i.key = ?", (principal, method, key)).fetchone()
-        return IdempotentResult(row[0], bytes(row[1]), row[2], bytes(row[3])) if row else None
+            "WHERE i.principal = ? AND i.method = ? AND i.key = ?", (principal, method, key))
+        return IdempotentResult(rows[0][0], bytes(rows[0][1]), rows[0][2], bytes(rows[0][3])) if rows else None
 
     @staticmethod
     def insert_trial(tx: Transaction, trial_id: str, protocol_id: str, created_at: str) -> None:
