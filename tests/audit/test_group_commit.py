@@ -82,6 +82,25 @@ def test_callers_arriving_during_a_commit_share_the_next_one(tmp_path: Path) -> 
     database.close()
 
 
+def test_callers_queued_while_the_leader_waits_for_the_store_join_its_commit(tmp_path: Path) -> None:
+    """Another writer (another worker process) holds the store: everyone queued meanwhile commits together."""
+    log = CountingLog()
+    database, group = committer(tmp_path, log)
+    receipts: dict[int, Any] = {}
+    callers = [threading.Thread(target=lambda n=n: receipts.setdefault(n, group.commit(entry(n)))) for n in range(6)]
+    with database.transaction():
+        for thread in callers:
+            thread.start()
+        while len(group._queue) < len(callers):
+            threading.Event().wait(0.001)
+    for thread in callers:
+        thread.join(WAIT_SECONDS)
+    assert sorted(r.seq for r in receipts.values()) == [1, 2, 3, 4, 5, 6]
+    assert log.batches == 1
+    group.close()
+    database.close()
+
+
 def test_a_failing_caller_gets_its_error_and_the_batch_still_commits(tmp_path: Path) -> None:
     log = CountingLog()
     database, group = committer(tmp_path, log)

@@ -122,13 +122,13 @@ class GroupCommitter:
                 waiter.wakeup.wait()
             if waiter.done:
                 return waiter.outcome
-            batch = [self._queue[index] for index in range(min(len(self._queue), self._max_batch))]
+        batch: list[_Waiter] = []
         try:
-            self._commit([w for w in batch if w.entry is not None])
+            batch = self._lead()
             self._tick()
         finally:
             with self._mutex:
-                for _ in batch:
+                for _ in batch or [waiter]:
                     finished = self._queue.popleft()
                     finished.done = True
                     if finished.outcome is None and finished.entry is not None:  # the leader was interrupted
@@ -139,25 +139,35 @@ class GroupCommitter:
                     self._queue[0].wakeup.notify()
         return waiter.outcome
 
-    def _commit(self, batch: list[_Waiter]) -> None:
-        """Write ``batch`` in one transaction and give each waiter its outcome."""
-        if not batch:
-            return
-        outcomes: list[Receipt | Exception] = []
+    def _head(self) -> list[_Waiter]:
+        """The batch at the head of the queue (the leader first): what is queued now, up to ``max_batch``."""
+        with self._mutex:
+            return [self._queue[index] for index in range(min(len(self._queue), self._max_batch))]
+
+    def _lead(self) -> list[_Waiter]:
+        """Commit the head batch in one transaction, giving each waiter its outcome; returns the batch.
+
+        The batch is taken once the transaction is open: callers that queue while the leader waits for
+        the store (another process's writer holds it) still join this commit.
+        """
+        batch = self._head()
+        if all(waiter.entry is None for waiter in batch):
+            return batch
         try:
             with self._storage.transaction() as tx:
+                batch = self._head()
                 self._begin(tx)
                 for waiter in batch:
-                    outcomes.append(self._apply(tx, waiter))
+                    if waiter.entry is not None:
+                        waiter.outcome = self._apply(tx, waiter)
                 crashpoints.reached("before_commit")  # test hook, inert unless armed (see crashpoints)
         except Exception as err:  # nothing in the batch is durable: every caller learns why
-            for index, waiter in enumerate(batch):
-                own = outcomes[index] if index < len(outcomes) else None
-                waiter.outcome = own if isinstance(own, Exception) else err
-            return
+            for waiter in batch:
+                if waiter.entry is not None and not isinstance(waiter.outcome, Exception):
+                    waiter.outcome = err
+            return batch
         crashpoints.reached("after_commit")  # test hook, inert unless armed (see crashpoints)
-        for waiter, outcome in zip(batch, outcomes):
-            waiter.outcome = outcome
+        return batch
 
     def _apply(self, tx: Transaction, waiter: _Waiter) -> Receipt | Exception:
         """One caller's writes and record; a refusal of them is that caller's outcome, a store failure is everyone's."""
