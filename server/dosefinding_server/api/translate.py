@@ -106,6 +106,17 @@ def set_optional(message: Message, name: str, value: Any) -> None:
         setattr(message, name, value)
 
 
+#: The optional fields of a dose summary and of a trace step that mirror the engine's attributes.
+_OPTIONAL_SUMMARIES = ("efficacies", "admissible", "mean_prob_tox", "median_prob_tox", "mean_prob_eff",
+                       "median_prob_eff", "utility")
+_OPTIONAL_STEPS = ("received_dose", "received_continue", "dose")
+
+
+def present(source: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """``source``'s attributes ``names`` that are not ``None`` (R's NA), to set as optional fields at once."""
+    return {name: value for name in names if (value := getattr(source, name)) is not None}
+
+
 def decision_to_proto(decision: Decision) -> decision_pb2.Decision:
     message = decision_pb2.Decision(
         continue_trial=decision.continues,
@@ -115,10 +126,8 @@ def decision_to_proto(decision: Decision) -> decision_pb2.Decision:
     if decision.recommended_dose is not None:
         message.recommended_dose = decision.recommended_dose
     for dose in decision.doses:
-        summary = message.doses.add(dose=dose.dose, patients=dose.patients, toxicities=dose.toxicities)
-        for name in ("efficacies", "admissible", "mean_prob_tox", "median_prob_tox",
-                     "mean_prob_eff", "median_prob_eff", "utility"):
-            set_optional(summary, name, getattr(dose, name))
+        summary = message.doses.add(dose=dose.dose, patients=dose.patients, toxicities=dose.toxicities,
+                                    **present(dose, _OPTIONAL_SUMMARIES))
         for p, value in zip(decision.quantile_levels, dose.prob_tox_quantiles):
             set_optional(summary.prob_tox_quantiles.add(p=p), "value", value)
         for t, value in zip(decision.exceedance_thresholds, dose.prob_tox_exceeds):
@@ -126,9 +135,6 @@ def decision_to_proto(decision: Decision) -> decision_pb2.Decision:
         for t, value in zip(decision.efficacy_thresholds, dose.prob_eff_exceeds):
             set_optional(summary.prob_eff_exceeds.add(threshold=t), "probability", value)
     for step in decision.trace:
-        entry = message.trace.add(index=step.index, stage=step.stage, continue_trial=step.continues,
-                                  reason=step.reason, warnings=list(step.warnings))
-        set_optional(entry, "received_dose", step.received_dose)
-        set_optional(entry, "received_continue", step.received_continue)
-        set_optional(entry, "dose", step.dose)
+        message.trace.add(index=step.index, stage=step.stage, continue_trial=step.continues, reason=step.reason,
+                          warnings=list(step.warnings), **present(step, _OPTIONAL_STEPS))
     return message

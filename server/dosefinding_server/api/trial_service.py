@@ -382,12 +382,12 @@ class TrialService(pb_grpc.TrialServiceServicer):
         num_doses = design.num_doses or max(request.dose, state.outcomes().max_dose)
         if not 1 <= request.dose <= num_doses:
             raise InputError("dose", f"dose {request.dose} is outside 1..{num_doses}")
-        seen = set(state.patients)
+        seen: set[str] = set()
         for index, patient in enumerate(request.patients):
             where = f"patients[{index}]"
             if not patient.patient_id:
                 raise InputError(f"{where}.patient_id", "is required")
-            if patient.patient_id in seen:
+            if patient.patient_id in seen or patient.patient_id in state.patients:
                 raise InputError(f"{where}.patient_id", f"patient {patient.patient_id!r} is already recorded; "
                                  "use CorrectOutcome to change an outcome")
             seen.add(patient.patient_id)
