@@ -222,7 +222,7 @@ class AuditLog:
         return None
 
     def _sign_if_stale(self) -> None:
-        """Sign the unsigned records once the last checkpoint is ``checkpoint_seconds`` old (writer thread)."""
+        """Sign the unsigned records once the last checkpoint is ``checkpoint_seconds`` old (a leader runs it)."""
         position = self._position
         if position.size == position.checkpoint_size or \
                 time.monotonic() - self._last_signed < self._checkpoint_seconds:
