@@ -4,9 +4,10 @@ A durable commit costs an fsync (milliseconds), so committing each audited
 call on its own caps the service at a few hundred calls per second. Instead
 callers queue their entries and commit them together, in the calling threads
 themselves (the leader/follower scheme of LevelDB's write path): the caller at
-the head of the queue is the leader; it takes every entry queued so far, writes
-them in one transaction, commits once, and only then wakes each caller of the
-batch with its receipt and the new head, who leads the next batch. While one
+the head of the queue is the leader; once it holds the store it takes every
+entry queued by then, writes them in one transaction, commits once, and only
+then wakes each caller of the batch with its receipt and the new head, who
+leads the next batch. While one
 batch is being fsynced the next one gathers, so batches grow with load and
 latency stays about two commit times; a caller that finds the queue empty
 commits at once, with no hand-off to another thread and back.
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..storage import IntegrityError, Storage, StorageError, Transaction
@@ -58,7 +59,7 @@ class _Waiter:
     writes: Writes | None
     wakeup: threading.Condition
     done: bool = False
-    outcome: Receipt | Exception | None = field(default=None)
+    outcome: Receipt | Exception | None = None
 
 
 class GroupCommitter:
@@ -128,7 +129,7 @@ class GroupCommitter:
             self._tick()
         finally:
             with self._mutex:
-                for _ in batch or [waiter]:
+                for _ in batch or [waiter]:  # just the leader if it failed before taking a batch
                     finished = self._queue.popleft()
                     finished.done = True
                     if finished.outcome is None and finished.entry is not None:  # the leader was interrupted

@@ -17,7 +17,8 @@ hooks that put it back if the transaction does not commit. Several
 processes of one server may write the same log (``dosefinding-server
 --workers``): the store serialises write transactions (``BEGIN IMMEDIATE``),
 and every write transaction first catches up with the records other writers
-committed (one indexed read; the frontier is reloaded only when they did).
+committed (one indexed read; a few new records extend the frontier, many
+reload it).
 """
 
 from __future__ import annotations
@@ -137,10 +138,10 @@ class AuditLog:
         size, signed = tx.execute("SELECT (SELECT COALESCE(MAX(seq), 0) FROM audit_records), "
                                   "(SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints)").fetchone()
         if size != position.size:
-            newer = (tx.execute("SELECT seq, leaf_hash, method FROM audit_records WHERE seq > ? ORDER BY seq",
-                                (position.size,)).fetchall() if 0 < size - position.size <= MAX_RECORDS_CAUGHT_UP
-                     else [])
-            if len(newer) != size - position.size or any(method == KEY_METHOD for _, _, method in newer):
+            gap = size - position.size
+            newer = tx.execute("SELECT seq, leaf_hash, method FROM audit_records WHERE seq > ? ORDER BY seq",
+                               (position.size,)).fetchall() if 0 < gap <= MAX_RECORDS_CAUGHT_UP else []
+            if len(newer) != gap or any(method == KEY_METHOD for _, _, method in newer):
                 self._position = self._load(tx, position.key)
                 return
             frontier = position.frontier

@@ -103,20 +103,18 @@ class TrialStore:
 
     def trial_ids(self, limit: int, after: str | None) -> list[str]:
         """Trial ids, newest first; ``after`` continues from a previous page."""
-        with self.storage.reader() as reader:
-            if after is None:
-                rows = reader.execute(
-                    "SELECT trial_id FROM trials ORDER BY created_at DESC, trial_id DESC LIMIT ?", (limit,))
-            else:
-                rows = reader.execute(
-                    "SELECT t.trial_id FROM trials t, trials a WHERE a.trial_id = ? AND "
-                    "(t.created_at < a.created_at OR (t.created_at = a.created_at AND t.trial_id < a.trial_id)) "
-                    "ORDER BY t.created_at DESC, t.trial_id DESC LIMIT ?", (after, limit))
-            return [r[0] for r in rows.fetchall()]
+        if after is None:
+            rows = self.storage.query(
+                "SELECT trial_id FROM trials ORDER BY created_at DESC, trial_id DESC LIMIT ?", (limit,))
+        else:
+            rows = self.storage.query(
+                "SELECT t.trial_id FROM trials t, trials a WHERE a.trial_id = ? AND "
+                "(t.created_at < a.created_at OR (t.created_at = a.created_at AND t.trial_id < a.trial_id)) "
+                "ORDER BY t.created_at DESC, t.trial_id DESC LIMIT ?", (after, limit))
+        return [r[0] for r in rows]
 
     def has_trial(self, trial_id: str) -> bool:
-        with self.storage.reader() as reader:
-            return reader.execute("SELECT 1 FROM trials WHERE trial_id = ?", (trial_id,)).fetchone() is not None
+        return bool(self.storage.query("SELECT 1 FROM trials WHERE trial_id = ?", (trial_id,)))
 
     def idempotent_result(self, principal: str, method: str, key: str) -> IdempotentResult | None:
         rows = self.storage.query(
@@ -142,10 +140,8 @@ class TrialStore:
 
     def allocation_seed(self, trial_id: str) -> int:
         """The trial's secret allocation seed; read by the service only, never returned by a call."""
-        with self.storage.reader() as reader:
-            row = reader.execute("SELECT allocation_seed FROM trial_secrets WHERE trial_id = ?",
-                                 (trial_id,)).fetchone()
-        return int(row[0])
+        rows = self.storage.query("SELECT allocation_seed FROM trial_secrets WHERE trial_id = ?", (trial_id,))
+        return int(rows[0][0])
 
     @staticmethod
     def insert_secret(tx: Transaction, trial_id: str, seed: int) -> None:
