@@ -159,8 +159,7 @@ class AuditLog:
     @property
     def size(self) -> int:
         """Records committed so far, by any writer."""
-        with self._storage.reader() as reader:
-            return int(reader.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_records").fetchone()[0])
+        return int(self._storage.query("SELECT COALESCE(MAX(seq), 0) FROM audit_records")[0][0])
 
     @property
     def key_id(self) -> str:
@@ -303,11 +302,10 @@ class AuditLog:
 
     def record(self, seq: int) -> AuditRecord:
         """The committed record ``seq``; KeyError if there is none."""
-        with self._storage.reader() as reader:
-            row = reader.execute(f"{SELECT_RECORDS} WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
+        rows = self._storage.query(f"{SELECT_RECORDS} WHERE seq = ?", (seq,))
+        if not rows:
             raise KeyError(f"no audit record {seq}")
-        return record_from_row(row)
+        return record_from_row(rows[0])
 
     @staticmethod
     def _committed_source(reader: Reader, tree_size: int) -> NodeSource:
