@@ -27,6 +27,7 @@ Example file::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -54,6 +55,10 @@ class Config:
     probe_listen: str | None = None
     max_workers: int = 16
     workers: int = 1
+    #: seconds after which a client connection is asked to reconnect (gRPC's max connection age; calls in
+    #: flight finish first); 0 keeps connections for ever. With several processes, where the kernel put a
+    #: connection (at random) then does not last: an unlucky spread of a few busy clients evens out.
+    max_connection_age: float = 300.0
     log_level: str = "info"
     identities: Identities = field(default_factory=Identities)
 
@@ -78,6 +83,8 @@ def _coerce(name: str, value: Any) -> Any:
             return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[str(value).lower()]
         if "int" in kind:
             return int(value)
+        if "float" in kind:
+            return float(value)
         return str(value)
     except (KeyError, ValueError):
         raise ConfigError(f"{name}: {value!r} is not a valid {kind}") from None
@@ -124,6 +131,8 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> C
     for name in ("workers", "max_workers", "checkpoint_every"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name}: {getattr(config, name)} is not a positive integer")
+    if not (math.isfinite(config.max_connection_age) and config.max_connection_age >= 0):
+        raise ConfigError(f"max_connection_age: {config.max_connection_age} is not a number of seconds (0: never)")
     return config
 
 
@@ -144,4 +153,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                              "callers there still need credentials for anything but health")
     parser.add_argument("--workers", type=int,
                         help="server processes sharing the port and the store (default 1; one per core for throughput)")
+    parser.add_argument("--max-connection-age", dest="max_connection_age", type=float,
+                        help="seconds before a client connection is asked to reconnect (default 300; 0: never)")
     parser.add_argument("--log-level", dest="log_level")

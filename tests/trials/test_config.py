@@ -23,6 +23,9 @@ def test_each_source_overrides_the_one_before(tmp_path: Path) -> None:
     config = load(parse("--workers", "4"), environment)
     assert (config.listen, config.checkpoint_every, config.max_workers, config.workers) == ("127.0.0.1:7000", 50, 12, 4)
     assert load(parse(), {}).workers == 1, "one process unless asked"
+    file.write_text("max_connection_age = 30\n")
+    assert load(parse(), {"DOSEFINDING_CONFIG": str(file)}).max_connection_age == 30.0
+    assert load(parse("--max-connection-age", "0"), {"DOSEFINDING_CONFIG": str(file)}).max_connection_age == 0.0
 
 
 @pytest.mark.parametrize(("flags", "environment", "words"), [
@@ -30,6 +33,9 @@ def test_each_source_overrides_the_one_before(tmp_path: Path) -> None:
     ((), {"DOSEFINDING_WORKERS": "-2"}, "workers: -2 is not a positive integer"),
     ((), {"DOSEFINDING_WORKERS": "two"}, "workers: 'two' is not a valid int"),
     (("--checkpoint-every", "0"), {}, "checkpoint_every: 0 is not a positive integer"),
+    (("--max-connection-age", "-1"), {}, "max_connection_age: -1.0 is not a number of seconds"),
+    ((), {"DOSEFINDING_MAX_CONNECTION_AGE": "inf"}, "max_connection_age: inf is not a number of seconds"),
+    ((), {"DOSEFINDING_MAX_CONNECTION_AGE": "soon"}, "max_connection_age: 'soon' is not a valid float"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(flags: tuple[str, ...], environment: dict[str, str],
                                                        words: str) -> None:

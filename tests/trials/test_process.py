@@ -57,14 +57,16 @@ def server_command() -> list[str]:
 
 
 @contextmanager
-def server_process(data_dir: Path, log_path: Path, workers: int = 1
+def server_process(data_dir: Path, log_path: Path, workers: int = 1, *flags: str
                    ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """``dosefinding-server`` on a free loopback port; yields the process and its address once it serves."""
+    """``dosefinding-server`` (with ``flags``) on a free loopback port; yields the process and its address once
+    it serves."""
     ready = data_dir.parent / f"ready-{time.monotonic_ns()}.json"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(data_dir),
-                                "--ready-file", str(ready), "--log-level", "info", "--workers", str(workers)],
+                                "--ready-file", str(ready), "--log-level", "info", "--workers", str(workers),
+                                *flags],
             stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -172,6 +174,22 @@ def test_a_killed_primary_takes_its_workers_with_it(tmp_path: Path) -> None:
         while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers):
             assert time.monotonic() < deadline, "the worker outlived its primary"
             time.sleep(0.05)
+
+
+def test_a_client_is_asked_to_reconnect_after_max_connection_age_and_loses_no_call(tmp_path: Path) -> None:
+    """A connection is not kept for ever (with several processes, an unlucky spread of clients does not last);
+    the client reconnects by itself, without retries of its own, and every call is answered."""
+    log_path = tmp_path / "server.log"
+    with server_process(tmp_path / "data", log_path, 2, "--max-connection-age", "0.2") as (process, address):
+        with connect(address) as client:
+            trial = create(client, OPEN_ENDED).trial
+            for _ in range(30):
+                client.call(client.trials.GetTrial, tpb.GetTrialRequest(trial_id=trial.trial_id))
+                time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    connections = {r["caller"] for r in log_records(log_path) if r.get("method", "").endswith("/GetTrial")}
+    assert len(connections) > 1, "the calls of 1.5 s came over more than one connection"
 
 
 def _state(pid: int) -> str:

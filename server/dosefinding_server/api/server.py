@@ -201,6 +201,8 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None) -> Run
             ("grpc.keepalive_timeout_ms", 20_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.so_reuseport", int(config.workers > 1)),
+            *((("grpc.max_connection_age_ms", round(config.max_connection_age * 1000)),)
+              if config.max_connection_age > 0 else ()),
         ],
     )
     decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(), server)
