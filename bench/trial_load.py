@@ -34,6 +34,8 @@ class TrialWriter:
 
     address: str
     index: int
+    #: the prefix of the request ids of the measured calls (``x-request-id``), to find them in the server's log
+    tag: str = ""
     latencies: list[float] = field(default_factory=list)
 
     async def open(self) -> None:
@@ -65,8 +67,9 @@ class TrialWriter:
         """Record the next cohort; its latency counts from ``due`` (a ``perf_counter`` time) if given,
         else from when it was sent."""
         request = self.next_request()
+        request_id = (("x-request-id", f"{self.tag}-{self.index}-{self.number}"),) if self.tag else ()
         started = time.perf_counter()
-        answer = await self.trials.RecordOutcomes(request, timeout=TIMEOUT_SECONDS)
+        answer = await self.trials.RecordOutcomes(request, timeout=TIMEOUT_SECONDS, metadata=request_id)
         self.latencies.append(time.perf_counter() - (started if due is None else due))
         self.trial, self.dose = answer.trial, answer.decision.recommended_dose
         return request, answer
@@ -85,8 +88,10 @@ class TrialWriter:
         await self.channel.close()
 
 
-async def drive(address: str, clients: int, cohorts: int, rate: float | None) -> tuple[list[float], float]:
-    """``clients`` systems, ``cohorts`` calls each, back to back or together at ``rate`` per second.
+async def drive(address: str, clients: int, cohorts: int, rate: float | None, tag: str = ""
+                ) -> tuple[list[float], float]:
+    """``clients`` systems, ``cohorts`` calls each, back to back or together at ``rate`` per second; the
+    measured calls' request ids start with ``tag``.
 
     Returns every latency (seconds) and the wall time of the measured part.
     """
@@ -94,6 +99,7 @@ async def drive(address: str, clients: int, cohorts: int, rate: float | None) ->
     await asyncio.gather(*(writer.open() for writer in writers))
     for writer in writers:
         writer.latencies.clear()
+        writer.tag = tag
     interval = None if rate is None else clients / rate
     began = time.perf_counter()
     await asyncio.gather(*(writer.run(cohorts, began, interval, (interval or 0.0) * index / clients)

@@ -3,6 +3,11 @@
 ``run()`` starts ``dosefinding-server --workers 2`` (two processes, one per core, plaintext on
 loopback, a throw-away data dir, the audit log on as always) and measures:
 
+Every row also gives the server's own view of its calls, from the ``rpc`` events of its log (the server
+logs at ``info``, as deployed): the latency inside the server and, within it, the wait for the durable
+audit commit (``audit_ms``), p50 and p99. The rest of a client's latency is gRPC, loopback and the load
+generator.
+
 * ``record_outcomes``: ``clients`` systems (asyncio tasks of one load generator, see
   :mod:`.trial_load`), each with its own connection and its own trial with a CRM
   design, each recording ``cohorts`` cohorts one after the other at the dose the previous answer
@@ -39,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +80,7 @@ class ServerProcess:
 
     address: str
     pid: int
+    log_path: Path
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU time the server's processes (it and its children) have used so far.
@@ -102,7 +109,7 @@ def server_process(data_dir: Path, processes: int = SERVER_PROCESSES) -> Iterato
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             _server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(data_dir),
-                                 "--ready-file", str(ready), "--log-level", "warning",
+                                 "--ready-file", str(ready), "--log-level", "info",
                                  "--workers", str(processes)],
             stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -111,7 +118,7 @@ def server_process(data_dir: Path, processes: int = SERVER_PROCESSES) -> Iterato
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{log_path.read_text()[-2000:]}")
             time.sleep(0.02)
-        yield ServerProcess(json.loads(ready.read_text())["address"], process.pid)
+        yield ServerProcess(json.loads(ready.read_text())["address"], process.pid, log_path)
     finally:
         process.terminate()
         try:
@@ -128,12 +135,32 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[rank - 1]
 
 
+def server_view(log_path: Path, tag: str) -> dict[str, float]:
+    """p50 and p99 of the latency and of the audit-commit wait inside the server, over the calls whose request
+    ids start with ``tag`` (from the server's ``rpc`` log events)."""
+    inside, audit = [], []
+    for line in log_path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "rpc" and str(event.get("request_id", "")).startswith(tag + "-"):
+            inside.append(event["latency_ms"])
+            audit.append(event.get("audit_ms") or 0.0)
+    inside.sort()
+    audit.sort()
+    return {"server_p50_ms": percentile(inside, 0.50), "server_p99_ms": percentile(inside, 0.99),
+            "audit_wait_p50_ms": percentile(audit, 0.50), "audit_wait_p99_ms": percentile(audit, 0.99)}
+
+
 def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: float | None = None
                     ) -> dict[str, Any]:
     """``clients`` concurrent systems, ``cohorts`` RecordOutcomes each, back to back or together at
-    ``rate`` per second; rate, latency, and the CPU of the server and of the load generator."""
+    ``rate`` per second; rate, latency (the client's and the server's own), and the CPU of the server and
+    of the load generator."""
+    tag = f"bench-{uuid.uuid4().hex[:12]}"
     server_before, client_before = server.cpu_seconds(), time.process_time()
-    latencies_s, seconds = asyncio.run(trial_load.drive(server.address, clients, cohorts, rate))
+    latencies_s, seconds = asyncio.run(trial_load.drive(server.address, clients, cohorts, rate, tag))
     server_after, client_after = server.cpu_seconds(), time.process_time()
     latencies = sorted(s * 1000 for s in latencies_s)
     return {
@@ -145,6 +172,7 @@ def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: flo
         "server_cpu_ms_per_decision": (None if server_before is None or server_after is None
                                        else (server_after - server_before) * 1000 / len(latencies)),
         "load_generator_cpu_ms_per_decision": (client_after - client_before) * 1000 / len(latencies),
+        **server_view(server.log_path, tag),
     }
 
 
