@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dosefinding_server.config import ConfigError, add_flags, load
+from dosefinding_server.api.server import build_server
+from dosefinding_server.config import Config, ConfigError, add_flags, load
 
 
 def parse(*flags: str) -> argparse.Namespace:
@@ -41,3 +42,12 @@ def test_settings_that_cannot_work_are_refused_by_name(flags: tuple[str, ...], e
                                                        words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         load(parse(*flags), environment)
+
+
+def test_a_connection_age_beyond_grpcs_integers_means_for_ever(tmp_path: Path) -> None:
+    """gRPC takes the age in milliseconds as a C int; a longer one is its "unlimited", not a failed start."""
+    server = build_server(Config(listen="127.0.0.1:0", data_dir=str(tmp_path), insecure=True, max_connection_age=1e12))
+    try:
+        assert server.port > 0
+    finally:
+        server.stop(0)

@@ -69,6 +69,8 @@ SERVICE_NAMES = tuple(
                          (trial_service_pb2, "TrialService"), (audit_service_pb2, "AuditService"))
 )
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: gRPC's largest integer channel argument (its "unlimited" for durations in milliseconds).
+GRPC_INT_MAX = 2**31 - 1
 TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
 KEY_ARCHIVE_DIR = "audit-keys"
 LOCK_FILE = "server.lock"
@@ -201,7 +203,7 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None) -> Run
             ("grpc.keepalive_timeout_ms", 20_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.so_reuseport", int(config.workers > 1)),
-            *((("grpc.max_connection_age_ms", round(config.max_connection_age * 1000)),)
+            *((("grpc.max_connection_age_ms", min(round(config.max_connection_age * 1000), GRPC_INT_MAX)),)
               if config.max_connection_age > 0 else ()),
         ],
     )
