@@ -3,11 +3,6 @@
 ``run()`` starts ``dosefinding-server --workers 2`` (two processes, one per core, plaintext on
 loopback, a throw-away data dir, the audit log on as always) and measures:
 
-Every row also gives the server's own view of its calls, from the ``rpc`` events of its log (the server
-logs at ``info``, as deployed): the latency inside the server and, within it, the wait for the durable
-audit commit (``audit_ms``), p50 and p99. The rest of a client's latency is gRPC, loopback and the load
-generator.
-
 * ``record_outcomes``: ``clients`` systems (asyncio tasks of one load generator, see
   :mod:`.trial_load`), each with its own connection and its own trial with a CRM
   design, each recording ``cohorts`` cohorts one after the other at the dose the previous answer
@@ -29,6 +24,11 @@ generator.
   ``EvaluateDesign`` round trip, and a durable audit append on its own (an ``AuditLog`` on a
   temporary store, one record at a time). The audit cannot be switched off in the server, so its
   share is estimated from these three.
+
+Every row of the first three kinds also gives the server's own view of its calls, from the ``rpc`` events
+of its log (the server logs at ``info``, as deployed): the latency inside the server and, within it, the
+wait for the durable audit commit (``audit_ms``), p50 and p99. The rest of a client's latency is gRPC,
+loopback and the load generator.
 
 Targets (a 2-core machine, the load generator on it too): over 500 durable decisions per second
 (``record_outcomes``), and p99 under 10 ms at that rate (``paced``).
