@@ -43,6 +43,8 @@ from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import simulation_service_pb2 as spb
 from dosefinding_client import DoseFindingClient, design_from_stages
 
+from .server_log import rpc_events
+
 CLIENTS = 8
 CONCURRENT_SECONDS = 5.0
 SEQUENTIAL_CALLS = 300
@@ -107,15 +109,8 @@ class Server:
         self.process.wait(timeout=60)
 
     def rpc_events(self, request_id: str, method: str) -> list[dict[str, Any]]:
-        events = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "rpc" and event.get("request_id") == request_id and event["method"] == method:
-                events.append(event)
-        return events
+        return [event for event in rpc_events(self.log_path)
+                if event.get("request_id") == request_id and event["method"] == method]
 
 
 def _timed_calls(client: DoseFindingClient, stub: Callable[..., Message], request: Message, *, count: int = 0,

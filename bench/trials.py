@@ -54,6 +54,7 @@ from dosefinding.v1 import decision_service_pb2, outcomes_pb2
 from dosefinding_client import DoseFindingClient, design_from_stages
 
 from . import trial_load
+from .server_log import rpc_events
 from .trial_load import COHORT_SIZE, CRM, WARMUP_COHORTS
 
 CLIENTS = 8
@@ -138,17 +139,9 @@ def percentile(sorted_values: list[float], q: float) -> float:
 def server_view(log_path: Path, tag: str) -> dict[str, float]:
     """p50 and p99 of the latency and of the audit-commit wait inside the server, over the calls whose request
     ids start with ``tag`` (from the server's ``rpc`` log events)."""
-    inside, audit = [], []
-    for line in log_path.read_text().splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if event.get("event") == "rpc" and str(event.get("request_id", "")).startswith(tag + "-"):
-            inside.append(event["latency_ms"])
-            audit.append(event.get("audit_ms") or 0.0)
-    inside.sort()
-    audit.sort()
+    ours = [event for event in rpc_events(log_path) if str(event.get("request_id", "")).startswith(tag + "-")]
+    inside = sorted(event["latency_ms"] for event in ours)
+    audit = sorted(event.get("audit_ms") or 0.0 for event in ours)
     return {"server_p50_ms": percentile(inside, 0.50), "server_p99_ms": percentile(inside, 0.99),
             "audit_wait_p50_ms": percentile(audit, 0.50), "audit_wait_p99_ms": percentile(audit, 0.99)}
 
