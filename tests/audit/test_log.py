@@ -12,6 +12,7 @@ import pytest
 
 from dosefinding_server.audit import (AuditError, AuditLog, AuditLogClosed, Checkpoint, CheckpointRejected,
                                       InvalidEntry, LogIntegrityError, check_checkpoint_update, verify_log)
+from dosefinding_server.audit.group_commit import AUDIT_SEQUENCE, Insert
 from dosefinding_server.audit.keys import KEY_METHOD, KeyIntroduction
 from dosefinding_server.audit.log import MAX_RECORDS_CAUGHT_UP
 from dosefinding_server.audit.signing import key_id, sign_checkpoint
@@ -20,15 +21,19 @@ from dosefinding_server.storage.sqlite import Database
 
 from .support import KEY, OTHER_KEY, StepClock, entry, new_log
 
-TRIAL_EVENTS = (Migration(1, "CREATE TABLE trial_events "
-                             "(id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, event TEXT NOT NULL UNIQUE) STRICT;"),)
+TRIAL_EVENTS = (Migration(1, "CREATE TABLE trial_events (id INTEGER PRIMARY KEY, trial_id TEXT NOT NULL, "
+                             "event TEXT NOT NULL UNIQUE, audit_sequence INTEGER NOT NULL) STRICT;"),)
 
 
-def insert_event(event: str):
-    def writes(tx: Transaction, sequence: int) -> int:
-        tx.execute("INSERT INTO trial_events (trial_id, event) VALUES ('TRIAL-0', ?)", (event,))
-        return tx.execute("SELECT last_insert_rowid()").fetchone()[0]
-    return writes
+def insert_event(event: str) -> tuple[Insert]:
+    """The writes of a call that records ``event``, linked to the call's audit record."""
+    return (Insert("INSERT INTO trial_events (trial_id, event, audit_sequence) VALUES ('TRIAL-0', ?, ?)",
+                   (event, AUDIT_SEQUENCE)),)
+
+
+def write_now(tx: Transaction, writes: tuple[Insert, ...], audit_sequence: int) -> None:
+    for row in writes:
+        tx.execute(row.sql, row.bind(audit_sequence))
 
 
 def test_a_new_log_starts_with_its_key_and_a_checkpoint(tmp_path: Path) -> None:
@@ -47,12 +52,12 @@ def test_append_rides_the_callers_transaction(tmp_path: Path) -> None:
     database.migrate("trial", TRIAL_EVENTS)
     with pytest.raises(RuntimeError):
         with database.transaction() as tx:
-            insert_event("cohort 1")(tx, 0)
+            write_now(tx, insert_event("cohort 1"), 2)
             assert log.append(entry(0), tx) == 2
             raise RuntimeError("the decision failed after the audit append")
     assert log.size == 1
     with database.transaction() as tx:
-        insert_event("cohort 1")(tx, 0)
+        write_now(tx, insert_event("cohort 1"), 2)
         assert log.append(entry(0), tx) == 2
     assert log.record(2).entry == entry(0)
     log.close()
@@ -64,15 +69,13 @@ def test_group_commit_runs_extra_writes_first_and_isolates_a_failing_caller(tmp_
     database, log = new_log(tmp_path / "audit.db")
     database.migrate("trial", TRIAL_EVENTS)
     receipt = log.append_durable(entry(0), insert_event("cohort 1"))
-    assert receipt.seq == 2 and receipt.writes_result == 1
+    assert receipt.seq == 2
     assert receipt.leaf_hash == log.record(2).leaf_hash
     with pytest.raises(IntegrityError):
-        log.append_durable(entry(1), insert_event("cohort 1"))
-    with pytest.raises(ValueError):
-        log.append_durable(entry(1), lambda tx, seq: int("not a number"))
+        log.append_durable(entry(1), insert_event("cohort 2") + insert_event("cohort 1"))
     assert log.append_durable(entry(2)).seq == 3
     with database.reader() as reader:
-        assert reader.execute("SELECT COUNT(*) FROM trial_events").fetchone()[0] == 1
+        assert reader.execute("SELECT event, audit_sequence FROM trial_events").fetchall() == [("cohort 1", 2)]
     log.close()
     assert verify_log(database, public_keys=[KEY.public_key()]).ok
     database.close()

@@ -81,7 +81,7 @@ def test_folding_refuses_a_gap() -> None:
         model.fold(events[4:], start)
 
 
-def test_the_cache_keeps_the_newest_and_withdraws_only_what_was_offered() -> None:
+def test_the_cache_keeps_the_newest_and_drops_the_least_recently_used() -> None:
     events = history(2)
     v3, v4 = model.fold(events[:3]), model.fold(events[:4])
     assert v3 is not None and v4 is not None
@@ -89,18 +89,14 @@ def test_the_cache_keeps_the_newest_and_withdraws_only_what_was_offered() -> Non
     cache.put(v4)
     cache.put(v3)
     assert cache.get("t") is v4
-    cache.withdraw(v3)
-    assert cache.get("t") is v4
-    cache.withdraw(v4)
-    assert cache.get("t") is None
     for name in ("a", "b", "c"):
         cache.put(model.TrialState(name, {}, "", ""))
     assert len(cache) == 2 and cache.get("a") is None
 
 
 def test_a_write_that_does_not_commit_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The audit append fails after the servicer offered its new state: the caller gets ABORTED, and
-    readers and the next writer see the trial as it was."""
+    """The audit append fails after the servicer computed the new state: the caller gets ABORTED, and
+    readers and the next writer see the trial as it was (the state is cached only once durable)."""
     with running(Config(listen="127.0.0.1:0", data_dir=str(tmp_path), insecure=True)) as server, \
             connect(f"127.0.0.1:{server.port}") as client:
         trial = create(client, OPEN_ENDED).trial

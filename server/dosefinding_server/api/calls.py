@@ -1,9 +1,10 @@
 """The context of one call, shared by the interceptor and the servicer handling it.
 
 A servicer that changes state does not commit by itself: it registers its
-writes (and the per-trial lock it holds) here; the interceptor then commits
-them together with the call's audit record, in one transaction, before the
-reply, and releases the lock only after that commit.
+writes (rows to insert), what to do once they are durable, and the per-trial
+lock it holds here; the interceptor then commits the rows together with the
+call's audit record, in one transaction, before the reply, and releases the
+lock only after that commit.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import contextvars
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
+from dosefinding_server.audit.group_commit import Insert
 from dosefinding_server.security.principals import Principal
-
-Writes = Callable[[Any, int], Any]
 
 
 @dataclass
@@ -25,7 +25,8 @@ class Call:
     request_id: str
     method: str
     principal: Principal
-    writes: list[Writes] = field(default_factory=list)
+    writes: list[Insert] = field(default_factory=list)
+    committed: list[Callable[[], None]] = field(default_factory=list)
     held: list[threading.Lock] = field(default_factory=list)
     trial_id: str | None = None
     design_sha256: str | None = None
@@ -33,10 +34,13 @@ class Call:
     reason: str | None = None
     corrects_seq: int | None = None
 
-    def write(self, writes: Writes) -> None:
-        """Make ``writes(transaction, audit_sequence)`` part of this call's audited commit (it is told the
-        sequence number of the call's audit record)."""
-        self.writes.append(writes)
+    def write(self, row: Insert) -> None:
+        """Make ``row`` part of this call's audited commit."""
+        self.writes.append(row)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this call's writes are durable (not at all if they are not)."""
+        self.committed.append(action)
 
     def hold(self, lock: threading.Lock) -> None:
         """Acquire ``lock`` until this call's commit is durable (or abandoned)."""
@@ -46,9 +50,6 @@ class Call:
     def release(self) -> None:
         while self.held:
             self.held.pop().release()
-
-    def run_writes(self, transaction: Any, audit_sequence: int) -> list[Any]:
-        return [writes(transaction, audit_sequence) for writes in self.writes]
 
 
 _current: contextvars.ContextVar[Call] = contextvars.ContextVar("dosefinding_call")

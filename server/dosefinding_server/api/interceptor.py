@@ -168,13 +168,15 @@ class CallInterceptor(grpc.ServerInterceptor):
         waiting = time.perf_counter()
         record = auditing.entry(call, call.method, call.principal.name, request, message_bytes(response))
         try:
-            receipt = self.audit.append_durable(record, call.run_writes if call.writes else None)
+            receipt = self.audit.append_durable(record, call.writes)
         except Exception as error:
             raise Refused(grpc.StatusCode.ABORTED,
                           f"the write could not be committed ({type(error).__name__}); retry with the same "
                           "idempotency key") from None
         finally:
             self._commit_timing.ms = round((time.perf_counter() - waiting) * 1000, 3)
+        for action in call.committed:
+            action()
         audit_field = getattr(response, "DESCRIPTOR", None) and response.DESCRIPTOR.fields_by_name.get("audit")
         if audit_field is not None and not response.HasField("audit"):
             response.audit.sequence = receipt.seq

@@ -111,7 +111,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
         """The trial's state at its committed version; ``NOT_FOUND`` if there is none.
 
         A cached state catches up by folding only the events committed since; one newer than the
-        committed version (a write offered it and has not committed) is not used.
+        committed version is never served (the store, not the cache, says what is durable).
         """
         if not trial_id:
             raise InputError("trial_id", "is required")
@@ -319,8 +319,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         now = utc_now()
         state = model.TrialState(trial_id, as_dict(created), now, call.principal.name, version=1)
         response = pb.CreateTrialResponse(trial=self.trial_message(state))
-        call.write(lambda tx, _: self.store.insert_trial(tx, trial_id, request.protocol_id, now))
-        call.write(lambda tx, _: self.store.insert_secret(tx, trial_id, seed))
+        call.write(self.store.trial_row(trial_id, request.protocol_id, now))
+        call.write(self.store.secret_row(trial_id, seed))
         self.append(state, model.CREATED, created, now)
         self.remember(request, response)
         return response
@@ -367,13 +367,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
             response.assignment.CopyFrom(event)
         self.append(after, kind, event, now, payload)
         self.remember(request, response)
-        call.write(lambda tx, _: self.offer(tx, after))
+        call.after_commit(lambda: self.cache.put(after))
         return response
-
-    def offer(self, transaction: Any, state: model.TrialState) -> None:
-        """Cache the state a write leads to (with its decision), withdrawn if the write does not commit."""
-        self.cache.put(state)
-        transaction.on_rollback(lambda: self.cache.withdraw(state))
 
     def cohort_event(self, request: pb.RecordOutcomesRequest, state: model.TrialState) -> tuple[str, Message]:
         if not request.patients:
@@ -487,11 +482,10 @@ class TrialService(pb_grpc.TrialServiceServicer):
                payload: dict[str, Any] | None = None) -> None:
         call = current_call()
         payload = as_dict(event) if payload is None else payload
-        call.write(lambda tx, seq: self.store.insert_event(tx, seq, state.trial_id, state.version, kind, payload,
-                                                           now, call.principal.name))
+        call.write(self.store.event_row(state.trial_id, state.version, kind, payload, now, call.principal.name))
 
     def remember(self, request: Any, response: Message) -> None:
         call = current_call()
         digest, answer = request_digest(request), response.SerializeToString(deterministic=True)
-        call.write(lambda tx, seq: self.store.insert_idempotent(tx, seq, call.principal.name, call.method,
-                                                                request.idempotency_key, digest, answer))
+        call.write(self.store.idempotent_row(call.principal.name, call.method, request.idempotency_key, digest,
+                                             answer))

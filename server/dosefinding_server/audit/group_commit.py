@@ -12,8 +12,10 @@ batch is being fsynced the next one gathers, so batches grow with load and
 latency stays about two commit times; a caller that finds the queue empty
 commits at once, with no hand-off to another thread and back.
 
-Each caller's extra writes (e.g. the trial event the decision changed) run in
-the same transaction just before its audit record, inside a savepoint: if
+Each caller's extra writes (e.g. the trial event the decision changed) are
+rows to insert (:class:`Insert`: data, not code, so that a writer in another
+process can make them, see :mod:`.writer`). They are inserted in the same
+transaction just before the caller's audit record, inside a savepoint: if
 they, or the record, are refused, only that caller's writes are undone and
 only that caller gets the error; the rest of the batch commits.
 
@@ -29,26 +31,47 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from enum import Enum
+from typing import Any, Callable, Sequence
 
 from ..storage import IntegrityError, Storage, StorageError, Transaction
 from . import crashpoints
 from .errors import AuditLogClosed
 from .records import AuditEntry, AuditRecord
 
-Writes = Callable[[Transaction, int], Any]
-"""Extra writes to make in the audit record's transaction, given the sequence number that record will get
-(e.g. to link a trial event to it); their result is handed back."""
+class Placeholder(Enum):
+    """A parameter of an :class:`Insert` whose value is known only once the batch is being written."""
+
+    AUDIT_SEQUENCE = "audit_sequence"
+    """The sequence number of the caller's audit record (e.g. to link a trial event to it)."""
+
+
+AUDIT_SEQUENCE = Placeholder.AUDIT_SEQUENCE
+
+
+@dataclass(frozen=True)
+class Insert:
+    """One row a caller inserts with its audit record: a statement and its parameters."""
+
+    sql: str
+    parameters: tuple[Any, ...]
+
+    def bind(self, audit_sequence: int) -> tuple[Any, ...]:
+        """The parameters, with :data:`AUDIT_SEQUENCE` replaced by ``audit_sequence``."""
+        return tuple(audit_sequence if value is AUDIT_SEQUENCE else value for value in self.parameters)
+
+
+Writes = Sequence[Insert]
+"""The rows a caller inserts in its audit record's transaction, in order."""
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """Proof of a durable append: where the record is, and the result of the caller's extra writes."""
+    """Proof of a durable append: where the record is."""
 
     seq: int
     leaf_hash: bytes
     recorded_at: str
-    writes_result: Any = None
 
 
 @dataclass(eq=False)
@@ -56,7 +79,7 @@ class _Waiter:
     """A caller in the queue: its entry (``None`` to lead an empty batch, for a tick), then its outcome."""
 
     entry: AuditEntry | None
-    writes: Writes | None
+    writes: Writes
     wakeup: threading.Condition
     done: bool = False
     outcome: Receipt | Exception | None = None
@@ -86,7 +109,7 @@ class GroupCommitter:
         self._ticker = threading.Thread(target=self._tick_when_idle, name="audit-tick", daemon=True)
         self._ticker.start()
 
-    def commit(self, entry: AuditEntry, writes: Writes | None = None) -> Receipt:
+    def commit(self, entry: AuditEntry, writes: Writes = ()) -> Receipt:
         """Append ``entry`` (after ``writes``) with the next batch; returns once that batch is durable."""
         outcome = self._take_turn(entry, writes)
         if isinstance(outcome, Exception):
@@ -102,16 +125,16 @@ class GroupCommitter:
             self._closing = True
         self._stop_ticking.set()
         self._ticker.join()
-        self._take_turn(None, None, closing=True)
+        self._take_turn(None, (), closing=True)
 
     def _tick_when_idle(self) -> None:
         while not self._stop_ticking.wait(self._tick_seconds):
             try:
-                self._take_turn(None, None)
+                self._take_turn(None, ())
             except AuditLogClosed:
                 return
 
-    def _take_turn(self, entry: AuditEntry | None, writes: Writes | None, closing: bool = False
+    def _take_turn(self, entry: AuditEntry | None, writes: Writes, closing: bool = False
                    ) -> Receipt | Exception | None:
         """Queue, then wait until a leader has committed this entry or this caller leads a batch itself."""
         with self._mutex:
@@ -175,7 +198,9 @@ class GroupCommitter:
         assert waiter.entry is not None
         try:
             with tx.savepoint():
-                result = waiter.writes(tx, self._sequence()) if waiter.writes is not None else None
+                sequence = self._sequence()
+                for insert in waiter.writes:
+                    tx.execute(insert.sql, insert.bind(sequence))
                 record = self._append(tx, waiter.entry)
         except IntegrityError as err:
             return err
@@ -183,4 +208,4 @@ class GroupCommitter:
             raise
         except Exception as err:
             return err
-        return Receipt(record.seq, record.leaf_hash, record.recorded_at, result)
+        return Receipt(record.seq, record.leaf_hash, record.recorded_at)

@@ -255,13 +255,14 @@ class AuditLog:
         self._catch_up(transaction)
         return self._append_with_checkpoint(transaction, entry).seq
 
-    def append_durable(self, entry: AuditEntry, writes: Writes | None = None) -> Receipt:
+    def append_durable(self, entry: AuditEntry, writes: Writes = ()) -> Receipt:
         """Append ``entry`` with the next group commit; returns only once the record is durable.
 
-        ``writes(tx, seq)``, if given, runs first in the same transaction,
-        told the record's sequence number (e.g. to insert the trial event
-        linked to it); if it raises, neither it nor the record is kept and
-        this raises its exception.
+        ``writes`` are inserted first in the same transaction, their
+        :data:`~.group_commit.AUDIT_SEQUENCE` parameters bound to the record's
+        sequence number (e.g. the trial event linked to it); if one is
+        refused, neither they nor the record are kept and this raises the
+        refusal.
         """
         self._check_open()
         if self._storage.in_transaction():

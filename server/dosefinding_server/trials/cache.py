@@ -5,10 +5,9 @@ version never changes: a cached state is brought up to date by folding just the 
 onto a copy (see :func:`~.model.fold`). Every read still asks the store for the committed
 version first, so a state is served only up to what is durable.
 
-A writer may offer the state its write leads to before that write commits (with its decision
-already computed, the next write to the trial need not fit the model again); it withdraws the
-offer if the write is rolled back, and a reader ignores a cached state newer than the committed
-version.
+A writer puts the state its write leads to once that write is durable (with its decision already
+computed, the next write to the trial need not fit the model again); a reader ignores a cached
+state newer than the committed version (another process of the server may be behind or ahead).
 """
 
 from __future__ import annotations
@@ -47,12 +46,6 @@ class StateCache:
             self._states.move_to_end(state.trial_id)
             while len(self._states) > self._capacity:
                 self._states.popitem(last=False)
-
-    def withdraw(self, state: TrialState) -> None:
-        """Forget ``state`` (and only it): the write that led to it did not commit."""
-        with self._guard:
-            if self._states.get(state.trial_id) is state:
-                del self._states[state.trial_id]
 
     def __len__(self) -> int:
         return len(self._states)

@@ -1,8 +1,9 @@
 """The trial store: append-only tables of trials, their events and idempotency records.
 
 Rows are only ever inserted (SQLite triggers abort any UPDATE or DELETE);
-writes happen inside the audit log's transactions, so an event and the audit
-record of the call that made it are durable together or not at all.
+the store builds them as :class:`~dosefinding_server.audit.group_commit.Insert`
+rows that the audit log inserts in its own transactions, so an event and the
+audit record of the call that made it are durable together or not at all.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from ..storage import Migration, Storage, Transaction
+from ..audit.group_commit import AUDIT_SEQUENCE, Insert
+from ..storage import Migration, Storage
 from .model import Event
 
 COMPONENT = "trials"
@@ -124,19 +126,19 @@ class TrialStore:
         return IdempotentResult(rows[0][0], bytes(rows[0][1]), rows[0][2], bytes(rows[0][3])) if rows else None
 
     @staticmethod
-    def insert_trial(tx: Transaction, trial_id: str, protocol_id: str, created_at: str) -> None:
-        tx.execute("INSERT INTO trials (trial_id, protocol_id, created_at) VALUES (?, ?, ?)",
-                   (trial_id, protocol_id, created_at))
+    def trial_row(trial_id: str, protocol_id: str, created_at: str) -> Insert:
+        return Insert("INSERT INTO trials (trial_id, protocol_id, created_at) VALUES (?, ?, ?)",
+                      (trial_id, protocol_id, created_at))
 
     @staticmethod
-    def insert_event(tx: Transaction, audit_sequence: int, trial_id: str, version: int, kind: str,
-                     payload: dict[str, Any], recorded_at: str, author: str) -> None:
-        """Insert one event, linked to the audit record ``audit_sequence`` (appended next, in ``tx``)."""
-        tx.execute(
+    def event_row(trial_id: str, version: int, kind: str, payload: dict[str, Any], recorded_at: str,
+                  author: str) -> Insert:
+        """One event, linked to the audit record it is committed with."""
+        return Insert(
             "INSERT INTO trial_events (trial_id, version, kind, payload, recorded_at, author, audit_sequence) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (trial_id, version, kind, json.dumps(payload, sort_keys=True, separators=(",", ":")),
-             recorded_at, author, audit_sequence))
+             recorded_at, author, AUDIT_SEQUENCE))
 
     def allocation_seed(self, trial_id: str) -> int:
         """The trial's secret allocation seed; read by the service only, never returned by a call."""
@@ -144,14 +146,13 @@ class TrialStore:
         return int(rows[0][0])
 
     @staticmethod
-    def insert_secret(tx: Transaction, trial_id: str, seed: int) -> None:
-        tx.execute("INSERT INTO trial_secrets (trial_id, allocation_seed) VALUES (?, ?)", (trial_id, str(seed)))
+    def secret_row(trial_id: str, seed: int) -> Insert:
+        return Insert("INSERT INTO trial_secrets (trial_id, allocation_seed) VALUES (?, ?)", (trial_id, str(seed)))
 
     @staticmethod
-    def insert_idempotent(tx: Transaction, audit_sequence: int, principal: str, method: str, key: str,
-                          request_sha256: str, response: bytes) -> None:
-        """Keep the answer to a write, linked to its audit record ``audit_sequence`` (appended next, in ``tx``)."""
-        tx.execute(
+    def idempotent_row(principal: str, method: str, key: str, request_sha256: str, response: bytes) -> Insert:
+        """The answer to a write, linked to the audit record it is committed with."""
+        return Insert(
             "INSERT INTO idempotency (principal, method, key, request_sha256, response, audit_sequence) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (principal, method, key, request_sha256, response, audit_sequence))
+            (principal, method, key, request_sha256, response, AUDIT_SEQUENCE))
