@@ -31,7 +31,8 @@ from .config import Config, ConfigError, add_flags, load
 from .logging import configure_logging
 from .storage import StorageError
 from .version import ENGINE_VERSION
-from .workers import WorkerFailed, Workers, start_workers
+from .processes import Children, ProcessFailed
+from .workers import start_workers
 
 log = structlog.get_logger("dosefinding.server")
 
@@ -91,16 +92,16 @@ def serve(config: Config, ready_file: str | None) -> int:
         return 2
     try:
         running = build_server(config)
-    except (AuditError, StorageError, OSError, ValueError) as error:
+    except (AuditError, StorageError, OSError, ValueError, ProcessFailed) as error:
         print(f"dosefinding-server: {error}", file=sys.stderr)
         return 1
     address = f"{config.listen.rsplit(':', 1)[0]}:{running.port}"
-    workers = Workers([])
+    workers = Children([])
     if config.workers > 1:
         probe = f"{config.probe_listen.rsplit(':', 1)[0]}:{running.probe_port}" if config.probe_listen else None
         try:
-            workers = start_workers(replace(config, listen=address, probe_listen=probe), config.workers - 1)
-        except WorkerFailed as error:
+            workers = start_workers(replace(config, listen=address, probe_listen=probe), running.worker_appends)
+        except ProcessFailed as error:
             print(f"dosefinding-server: {error}", file=sys.stderr)
             running.stop(0.0)
             return 1
@@ -116,12 +117,13 @@ def serve(config: Config, ready_file: str | None) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    if workers.processes:
-        threading.Thread(target=workers.wait_for_exit, args=(stopping,), daemon=True, name="workers").start()
+    children = Children(running.writer.processes + workers.processes)
+    if children.processes:
+        threading.Thread(target=children.wait_for_exit, args=(stopping,), daemon=True, name="children").start()
     stopping.wait()
-    failed = workers.failed()
+    failed = children.failed()
     if failed is not None:
-        log.error("worker_exited", worker=failed.name, exit_code=failed.exitcode)
+        log.error("process_exited", process=failed.name, exit_code=failed.exitcode)
     log.info("shutting_down", grace_seconds=5)
     workers.stop(5.0)
     running.stop(5.0)

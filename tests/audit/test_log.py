@@ -14,7 +14,6 @@ from dosefinding_server.audit import (AuditError, AuditLog, AuditLogClosed, Chec
                                       InvalidEntry, LogIntegrityError, check_checkpoint_update, verify_log)
 from dosefinding_server.audit.group_commit import AUDIT_SEQUENCE, Insert
 from dosefinding_server.audit.keys import KEY_METHOD, KeyIntroduction
-from dosefinding_server.audit.log import MAX_RECORDS_CAUGHT_UP
 from dosefinding_server.audit.signing import key_id, sign_checkpoint
 from dosefinding_server.storage import IntegrityError, Migration, Transaction
 from dosefinding_server.storage.sqlite import Database
@@ -293,9 +292,8 @@ def test_two_writers_of_one_log_interleave_into_one_chain(tmp_path: Path) -> Non
     second_db.close()
 
 
-@pytest.mark.parametrize("others", [1, 3, MAX_RECORDS_CAUGHT_UP, MAX_RECORDS_CAUGHT_UP + 1])
+@pytest.mark.parametrize("others", [1, 3, 70])
 def test_a_writer_catches_up_with_any_number_of_records_another_wrote(tmp_path: Path, others: int) -> None:
-    """A few records of another writer are appended to the frontier, many reload it: the same tree either way."""
     path = tmp_path / "audit.db"
     first_db, first = new_log(path, checkpoint_every=1000)
     second_db, second = new_log(path, checkpoint_every=1000)

@@ -18,7 +18,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dosefinding.v1 import trial_service_pb2 as tpb
-from dosefinding_client import DoseFindingClient
+from dosefinding_client import DoseFindingClient, ServiceError
 from dosefinding_server import main as server_main
 from dosefinding_server.api.server import TRUSTED_CHECKPOINT_FILE, build_server
 from dosefinding_server.config import Config
@@ -175,17 +175,40 @@ def test_two_processes_serve_one_port_one_store_and_one_audit_log(tmp_path: Path
     assert "audit_log_verified" in events and "audit_log_unsigned_tail" not in events
 
 
-def test_a_killed_primary_takes_its_workers_with_it(tmp_path: Path) -> None:
+def test_a_killed_primary_takes_its_workers_and_audit_writer_with_it(tmp_path: Path) -> None:
     log_path = tmp_path / "server.log"
     with server_process(tmp_path / "data", log_path, workers=2) as (process, _):
         workers = {r["pid"] for r in log_records(log_path)} - {process.pid}
-        assert len(workers) == 1, "the worker logged its start"
+        assert len(workers) == 2, "the worker and the audit writer logged their start"
         process.kill()
         process.wait(timeout=10)
         deadline = time.monotonic() + 10
         while any(Path(f"/proc/{pid}").exists() and "zombie" not in _state(pid) for pid in workers):
-            assert time.monotonic() < deadline, "the worker outlived its primary"
+            assert time.monotonic() < deadline, "a further process outlived its primary"
             time.sleep(0.05)
+
+
+def test_a_dead_audit_writer_stops_the_server_and_no_call_waits_for_it(tmp_path: Path) -> None:
+    """Without its writer the server cannot commit: a call fails at once instead of hanging, the primary
+    notices and stops (an orchestrator restarts it whole), and the restarted server verifies the log."""
+    data_dir, log_path = tmp_path / "data", tmp_path / "server.log"
+    with server_process(data_dir, log_path, workers=2) as (process, address):
+        with connect(address) as client:
+            trial = create(client, OPEN_ENDED).trial
+            writer = next(r["pid"] for r in log_records(log_path) if r["event"] == "audit_writer_started")
+            os.kill(writer, signal.SIGKILL)
+            with pytest.raises(ServiceError) as failed:
+                record(client, trial, 1, cohort("a", [False]))
+            assert failed.value.code in (grpc.StatusCode.ABORTED, grpc.StatusCode.UNAVAILABLE)
+        assert process.wait(timeout=30) == 1
+    assert any(r["event"] == "process_exited" and r["process"] == "dosefinding-audit-writer"
+               for r in log_records(log_path))
+    with server_process(data_dir, tmp_path / "restart.log", workers=2) as (process, address):
+        with connect(address) as client:
+            assert history(client, trial.trial_id).trial.version == 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert "audit_log_verified" in log_events(tmp_path / "restart.log")
 
 
 def test_a_client_is_asked_to_reconnect_after_max_connection_age_and_loses_no_call(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from dosefinding.v1 import audit_service_pb2 as pb
 from dosefinding.v1 import audit_service_pb2_grpc as pb_grpc
 from dosefinding_server.audit import export
 from dosefinding_server.audit.canonical import parse_utc_timestamp, utc_timestamp
-from dosefinding_server.audit.log import AuditLog
+from dosefinding_server.audit.trail import AuditTrail
 from dosefinding_server.audit.signing import Checkpoint
 from dosefinding_server.audit.verify import verify_log
 from dosefinding_server.engine.errors import InputError
@@ -43,7 +43,7 @@ def checkpoint_from_message(message: audit_pb2.Checkpoint) -> Checkpoint:
 class AuditService(pb_grpc.AuditServiceServicer):
     """Read-only review of the audit log."""
 
-    def __init__(self, audit: AuditLog, replayer: Replayer, public_keys: Iterable[Ed25519PublicKey] = ()) -> None:
+    def __init__(self, audit: AuditTrail, replayer: Replayer, public_keys: Iterable[Ed25519PublicKey] = ()) -> None:
         self.audit = audit
         self.replayer = replayer
         #: Trusted outright besides the active key: retired keys, so a rotated log still verifies from its first key.

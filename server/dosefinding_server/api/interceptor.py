@@ -25,7 +25,7 @@ import grpc
 import structlog
 from google.protobuf import empty_pb2
 
-from dosefinding_server.audit.log import AuditLog
+from dosefinding_server.audit.trail import AuditTrail
 from dosefinding_server.engine.errors import InputError
 from dosefinding_server.security.authentication import Authenticator, Unauthenticated
 from dosefinding_server.security.principals import Principal
@@ -58,7 +58,7 @@ def _request_id(context: grpc.ServicerContext) -> str:
 class CallInterceptor(grpc.ServerInterceptor):
     """Everything every call goes through; the servicers only translate and decide."""
 
-    def __init__(self, authenticator: Authenticator, audit: AuditLog) -> None:
+    def __init__(self, authenticator: Authenticator, audit: AuditTrail) -> None:
         self.authenticator = authenticator
         self.audit = audit
         self._commit_timing = threading.local()

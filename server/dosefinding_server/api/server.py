@@ -10,13 +10,14 @@ first one anchors verification of the whole key history), and a lock file held
 by the server's primary process.
 
 A server may run as several processes (``workers``): the primary takes the
-lock, verifies the log and serves; each further worker (:func:`build_worker`)
-opens the same store and log and serves the same port (``SO_REUSEPORT``: the
-kernel spreads connections over the processes, so the service uses every
-core despite Python's global interpreter lock). The audit log and the store
-serialise their writes across the processes (see ``audit.log`` and
-``storage.sqlite``); per-trial order is kept by the store, where a write that
-lost a race to another process is refused and answered ``ABORTED``.
+lock, verifies the log, starts the audit writer (a process that alone appends
+to the log, for every serving process: :mod:`dosefinding_server.audit.writer`)
+and serves; each further worker (:func:`build_worker`) opens the same store,
+serves the same port (``SO_REUSEPORT``: the kernel spreads connections over
+the processes, so the service uses every core despite Python's global
+interpreter lock) and sends its audited writes to the writer. Per-trial order
+is kept by the store, where a write that lost a race to another process is
+refused and answered ``ABORTED``.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ import fcntl
 import json
 import os
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 import grpc
 import structlog
@@ -47,10 +49,13 @@ from dosefinding.v1 import (
 )
 from dosefinding_server.audit.errors import LogIntegrityError
 from dosefinding_server.audit.log import AuditLog
+from dosefinding_server.audit.trail import AuditTrail
+from dosefinding_server.audit.writer import RemoteAuditLog, pipes, relay
 from dosefinding_server.audit.signing import (Checkpoint, generate_private_key, key_id, load_private_key,
                                               load_public_key, save_private_key, save_public_key)
 from dosefinding_server.audit.startup import active_key_id, open_audit_log
 from dosefinding_server.config import Config
+from dosefinding_server.processes import Children, start_children
 from dosefinding_server.security.authentication import Authenticator
 from dosefinding_server.storage.sqlite import Database
 from dosefinding_server.trials.store import TrialStore
@@ -85,12 +90,16 @@ class RunningServer:
     server: grpc.Server
     port: int
     health: health.HealthServicer
-    audit: AuditLog
+    audit: AuditTrail
     database: Database
     data_dir: Path
     lock: IO[bytes] | None = None
     #: the plaintext loopback port for local health probes, if configured
     probe_port: int | None = None
+    #: the audit writer process, if this primary started one (``workers`` > 1)
+    writer: Children = field(default_factory=lambda: Children([]))
+    #: the pipes to the audit writer that this primary's workers are to take (one list per worker)
+    worker_appends: list[list[Connection]] = field(default_factory=list)
 
     def stop(self, grace: float | None = 5.0) -> None:
         """NOT_SERVING first, then drain calls for ``grace`` seconds, then sign a last checkpoint and close.
@@ -167,15 +176,35 @@ def build_server(config: Config) -> RunningServer:
         raise
 
 
-def build_worker(config: Config) -> RunningServer:
-    """A further process of the server whose primary holds ``config.data_dir``: same store, log and port.
+def build_worker(config: Config, appends: list[Connection]) -> RunningServer:
+    """A further process of the server whose primary holds ``config.data_dir``: same store and port, its
+    audited writes sent to the primary's audit writer over ``appends`` (pipes, one per request thread)."""
+    return _build_server(config, Path(config.data_dir), None, appends)
 
-    The primary verified the log before starting its workers, so a worker only opens it.
+
+def serve_audit_writer(config: Config, appends: list[Connection]) -> Callable[[], None]:
+    """The audit writer process's work: append what every serving process sends over ``appends``.
+
+    The primary verified the log before starting the writer, so the writer only opens it. Returns how to
+    stop: commit what is queued, sign a final checkpoint, close the store.
     """
-    return _build_server(config, Path(config.data_dir), None)
+    database = Database(config.database_path)
+    try:
+        audit = AuditLog(database, load_private_key(config.signing_key_path), checkpoint_every=config.checkpoint_every)
+    except BaseException:
+        database.close()
+        raise
+    relay(audit, appends)
+    log.info("audit_writer_started", pipes=len(appends))
+
+    def stop() -> None:
+        audit.close()
+        database.close()
+    return stop
 
 
-def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None) -> RunningServer:
+def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
+                  appends: list[Connection] | None = None) -> RunningServer:
     primary = lock is not None
     if primary and not config.database_path.exists() and not config.signing_key_path.exists() \
             and config.signing_key is None:
@@ -185,10 +214,18 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None) -> Run
     log.info("signing_key", key_id=key_id(key.public_key()))
     anchors = archived_public_keys(data_dir)
     database = Database(config.database_path)
+    writer, worker_appends = Children([]), []
     try:
-        audit = (open_audit_log(database, key, public_keys=anchors, trusted_checkpoint=_trusted_checkpoint(data_dir),
-                                checkpoint_every=config.checkpoint_every) if primary
-                 else AuditLog(database, key, checkpoint_every=config.checkpoint_every))
+        audit: AuditTrail
+        if appends is not None:
+            audit = RemoteAuditLog(database, key.public_key(), appends)
+        else:
+            audit = open_audit_log(database, key, public_keys=anchors, trusted_checkpoint=_trusted_checkpoint(data_dir),
+                                   checkpoint_every=config.checkpoint_every)
+            if config.workers > 1:
+                audit.close()
+                writer, (own_appends, *worker_appends) = _start_audit_writer(config)
+                audit = RemoteAuditLog(database, key.public_key(), own_appends, lambda: writer.stop(5.0))
     except BaseException:
         database.close()
         raise
@@ -229,7 +266,24 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None) -> Run
         database.close()
         raise OSError(f"cannot listen on {config.listen}")
     server.start()
-    return RunningServer(server, port, health_servicer, audit, database, data_dir, lock, probe_port)
+    return RunningServer(server, port, health_servicer, audit, database, data_dir, lock, probe_port, writer,
+                         worker_appends)
+
+
+def _start_audit_writer(config: Config) -> tuple[Children, list[list[Connection]]]:
+    """The audit writer process, and the pipes to it for each serving process (this one's first)."""
+    writer_ends, serving_ends = pipes(config.workers, config.max_workers)
+    try:
+        writer = start_children([("dosefinding-audit-writer", serve_audit_writer, (config, writer_ends))],
+                                config.log_level)
+    except BaseException:
+        for connection in [end for ends in serving_ends for end in ends]:
+            connection.close()
+        raise
+    finally:
+        for connection in writer_ends:  # the writer holds them now: when it ends, every pipe breaks
+            connection.close()
+    return writer, serving_ends
 
 
 def rotate_signing_key(config: Config, new_key_path: str | Path) -> Checkpoint:

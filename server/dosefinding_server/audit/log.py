@@ -13,12 +13,11 @@ the log signs a checkpoint of the tree with its Ed25519 key.
 
 Each writer keeps its position (size, last leaf, Merkle frontier, active
 key) in memory and changes it only inside write transactions, with rollback
-hooks that put it back if the transaction does not commit. Several
-processes of one server may write the same log (``dosefinding-server
---workers``): the store serialises write transactions (``BEGIN IMMEDIATE``),
-and every write transaction first catches up with the records other writers
-committed (one indexed read; a few new records extend the frontier, many
-reload it).
+hooks that put it back if the transaction does not commit. A server has one
+writer; a multi-process server has an audit writer process that appends for
+all of them (:mod:`.writer`). Should another writer append to the same file,
+the store serialises write transactions (``BEGIN IMMEDIATE``) and every write
+transaction first catches up with what it committed (one indexed read).
 """
 
 from __future__ import annotations
@@ -31,47 +30,30 @@ from typing import Callable
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ..storage import Reader, Storage, Transaction
+from ..storage import Storage, Transaction
 from . import crashpoints
 from .canonical import utc_timestamp
 from .errors import AuditError, AuditLogClosed, InvalidEntry, LogIntegrityError
 from .group_commit import GroupCommitter, Receipt, Writes
 from .keys import KEY_METHOD, KeyIntroduction
-from .merkle import (Frontier, NodeSource, consistency_path, inclusion_path, subtree_hash,
-                     verify_inclusion)
+from .merkle import Frontier
 from .records import GENESIS_PREV_HASH, AuditEntry, AuditRecord
-from .schema import (COMPONENT, INSERT_CHECKPOINT, INSERT_RECORD, MIGRATIONS, SELECT_RECORDS, latest_checkpoint,
-                     node_source, record_from_row, record_row)
+from .schema import (COMPONENT, INSERT_CHECKPOINT, INSERT_RECORD, MIGRATIONS, latest_checkpoint, node_source,
+                     record_row)
 from .signing import Checkpoint, key_id, sign_checkpoint
+from .trail import AuditTrail
 
 Clock = Callable[[], datetime]
 
 DEFAULT_CHECKPOINT_EVERY = 100
 DEFAULT_CHECKPOINT_SECONDS = 60.0
 DEFAULT_MAX_BATCH = 256
-#: Up to this many records committed by other writers are caught up with by appending their leaves
-#: to the frontier; beyond it, reloading the frontier (a read per set bit of the size) is cheaper.
-MAX_RECORDS_CAUGHT_UP = 64
 
 logger = structlog.get_logger("dosefinding.audit")
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class InclusionProof:
-    """RFC 9162 §2.1.3 proof that record ``seq`` is in the tree of the first ``tree_size`` records."""
-
-    seq: int
-    tree_size: int
-    leaf_hash: bytes
-    path: tuple[bytes, ...]
-
-    def verify(self, root_hash: bytes) -> bool:
-        """Whether the proof holds against ``root_hash`` (e.g. a signed checkpoint's root)."""
-        return verify_inclusion(self.seq - 1, self.tree_size, self.leaf_hash, self.path, root_hash)
 
 
 @dataclass(frozen=True)
@@ -84,7 +66,7 @@ class _Position:
     key_id: str
 
 
-class AuditLog:
+class AuditLog(AuditTrail):
     """The audit log over a :class:`~dosefinding_server.storage.Storage`.
 
     Creating it on a store without a log starts one whose first record
@@ -100,7 +82,7 @@ class AuditLog:
                  clock: Clock = utc_now) -> None:
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise ValueError("checkpoint_every must be at least 1 and checkpoint_seconds positive")
-        self._storage = storage
+        super().__init__(storage)
         self._checkpoint_every = checkpoint_every
         self._checkpoint_seconds = checkpoint_seconds
         self._last_signed = time.monotonic()
@@ -128,38 +110,25 @@ class AuditLog:
         return _Position(size, last_leaf, Frontier.load(size, node_source(tx)), checkpoint_size, signing_key, signer)
 
     def _catch_up(self, tx: Transaction) -> None:
-        """Take the records, checkpoints and keys other writers committed since this one last wrote.
+        """Take the records, checkpoints and keys another writer committed since this one last wrote.
 
-        A few new records (the usual case: the other workers of a server take turns with this one)
-        are appended to the in-memory frontier, one read for all of them; many records, or a key
-        introduced among them, reload the position from the store (a key change must be checked).
+        A server has one writer (its audit writer process when it has several serving processes), so
+        this is one read that finds nothing new; if another writer did append (a tool on the same file),
+        the position is reloaded from the store, and a key it introduced is checked there.
         """
         position = self._position
         size, signed = tx.execute("SELECT (SELECT COALESCE(MAX(seq), 0) FROM audit_records), "
                                   "(SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints)").fetchone()
         if size != position.size:
-            gap = size - position.size
-            newer = tx.execute("SELECT seq, leaf_hash, method FROM audit_records WHERE seq > ? ORDER BY seq",
-                               (position.size,)).fetchall() if 0 < gap <= MAX_RECORDS_CAUGHT_UP else []
-            if len(newer) != gap or any(method == KEY_METHOD for _, _, method in newer):
-                self._position = self._load(tx, position.key)
-                return
-            frontier = position.frontier
-            for _, leaf_hash, _ in newer:
-                frontier = frontier.append(leaf_hash)[0]
-            position = replace(position, size=size, last_leaf=newer[-1][1], frontier=frontier)
-        self._position = replace(position, checkpoint_size=signed) if signed != position.checkpoint_size else position
+            self._position = self._load(tx, position.key)
+        elif signed != position.checkpoint_size:
+            self._position = replace(position, checkpoint_size=signed)
 
     def __enter__(self) -> AuditLog:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    @property
-    def size(self) -> int:
-        """Records committed so far, by any writer."""
-        return int(self._storage.query("SELECT COALESCE(MAX(seq), 0) FROM audit_records")[0][0])
 
     @property
     def key_id(self) -> str:
@@ -170,11 +139,6 @@ class AuditLog:
     def public_key(self) -> Ed25519PublicKey:
         """The public half of the key that signs checkpoints now (a trust anchor for verification)."""
         return self._position.key.public_key()
-
-    @property
-    def storage(self) -> Storage:
-        """The store the log lives in, for read-only review (verification, export)."""
-        return self._storage
 
     def _move(self, tx: Transaction, position: _Position) -> None:
         """Take the in-memory ``position``, and go back if ``tx`` (or its savepoint) is undone."""
@@ -295,47 +259,6 @@ class AuditLog:
             self._sign_unsigned(tx)
             return self._introduce_key(tx, KeyIntroduction.create(new_key.public_key(), self._position.key),
                                        new_key)
-
-    def latest_checkpoint(self) -> Checkpoint | None:
-        """The checkpoint with the largest tree size (None only before the log's first commit)."""
-        with self._storage.reader() as reader:
-            return latest_checkpoint(reader)
-
-    def record(self, seq: int) -> AuditRecord:
-        """The committed record ``seq``; KeyError if there is none."""
-        rows = self._storage.query(f"{SELECT_RECORDS} WHERE seq = ?", (seq,))
-        if not rows:
-            raise KeyError(f"no audit record {seq}")
-        return record_from_row(rows[0])
-
-    @staticmethod
-    def _committed_source(reader: Reader, tree_size: int) -> NodeSource:
-        """The store's nodes, once ``tree_size`` is known to be committed."""
-        size = reader.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_records").fetchone()[0]
-        if tree_size > size:
-            raise ValueError(f"tree size {tree_size} exceeds the {size} committed records")
-        return node_source(reader)
-
-    def root_hash(self, tree_size: int) -> bytes:
-        """MTH of the first ``tree_size`` committed records, in O(log n) reads."""
-        if tree_size < 1:
-            raise ValueError("tree_size must be at least 1")
-        with self._storage.reader() as reader:
-            return subtree_hash(self._committed_source(reader, tree_size), 0, tree_size)
-
-    def inclusion_proof(self, seq: int, tree_size: int) -> InclusionProof:
-        """Proof that record ``seq`` is in the tree of the first ``tree_size`` records (RFC 9162 §2.1.3.1)."""
-        if not 1 <= seq <= tree_size:
-            raise ValueError(f"record {seq} is not within a tree of {tree_size} records")
-        with self._storage.reader() as reader:
-            source = self._committed_source(reader, tree_size)
-            return InclusionProof(seq, tree_size, source(0, seq - 1),
-                                  tuple(inclusion_path(source, seq - 1, tree_size)))
-
-    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
-        """Proof that the first ``new_size`` records extend the first ``old_size`` (RFC 9162 §2.1.4.1)."""
-        with self._storage.reader() as reader:
-            return consistency_path(self._committed_source(reader, new_size), old_size, new_size)
 
     def close(self) -> None:
         """Commit what is queued, sign a final checkpoint, and refuse further appends."""
