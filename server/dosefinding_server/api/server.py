@@ -49,11 +49,11 @@ from dosefinding.v1 import (
 )
 from dosefinding_server.audit.errors import LogIntegrityError
 from dosefinding_server.audit.log import AuditLog
-from dosefinding_server.audit.trail import AuditTrail
-from dosefinding_server.audit.writer import RemoteAuditLog, pipes, relay
 from dosefinding_server.audit.signing import (Checkpoint, generate_private_key, key_id, load_private_key,
                                               load_public_key, save_private_key, save_public_key)
 from dosefinding_server.audit.startup import active_key_id, open_audit_log
+from dosefinding_server.audit.trail import AuditTrail
+from dosefinding_server.audit.writer import RemoteAuditLog, pipes, relay
 from dosefinding_server.config import Config
 from dosefinding_server.processes import Children, start_children
 from dosefinding_server.security.authentication import Authenticator

@@ -12,10 +12,10 @@ the audit writer process of a multi-process server makes.
 from .errors import AuditError, AuditLogClosed, CheckpointRejected, InvalidEntry, KeyFileError, LogIntegrityError
 from .group_commit import Receipt
 from .log import AuditLog
-from .trail import AuditTrail, InclusionProof
 from .records import AuditEntry, AuditRecord
 from .signing import Checkpoint
 from .startup import open_audit_log
+from .trail import AuditTrail, InclusionProof
 from .verify import VerificationReport, check_checkpoint_update, verify_log
 
 __all__ = [
