@@ -48,13 +48,10 @@ def pipes(processes: int, per_process: int) -> tuple[list[Connection], list[list
     return writer_ends, serving_ends
 
 
-def relay(log: AuditLog, connections: list[Connection]) -> list[threading.Thread]:
-    """Serve the appends sent over ``connections`` into ``log``, a thread per pipe (they end with it)."""
-    threads = [threading.Thread(target=_relay, args=(log, connection), daemon=True, name=f"audit-pipe-{index}")
-               for index, connection in enumerate(connections)]
-    for thread in threads:
-        thread.start()
-    return threads
+def relay(log: AuditLog, connections: list[Connection]) -> None:
+    """Serve the appends sent over ``connections`` into ``log``, a thread per pipe (each ends with its pipe)."""
+    for index, connection in enumerate(connections):
+        threading.Thread(target=_relay, args=(log, connection), daemon=True, name=f"audit-pipe-{index}").start()
 
 
 def _relay(log: AuditLog, connection: Connection) -> None:
