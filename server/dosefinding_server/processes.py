@@ -45,7 +45,10 @@ class Children:
 
     def wait_for_exit(self, stopping: threading.Event) -> None:
         """Block until one of them exits; then set ``stopping`` unless the server is stopping already."""
-        multiprocessing.connection.wait([process.sentinel for process in self.processes])
+        ended = multiprocessing.connection.wait([process.sentinel for process in self.processes])
+        for process in self.processes:
+            if process.sentinel in ended:  # the sentinel closes a moment before the process can be reaped
+                process.join(PARENT_POLL_SECONDS * 25)
         stopping.set()
 
     def failed(self) -> BaseProcess | None:
