@@ -100,7 +100,8 @@ def serve(config: Config, ready_file: str | None) -> int:
     if config.workers > 1:
         probe = f"{config.probe_listen.rsplit(':', 1)[0]}:{running.probe_port}" if config.probe_listen else None
         try:
-            workers = start_workers(replace(config, listen=address, probe_listen=probe), running.worker_appends)
+            workers = start_workers(replace(config, listen=address, probe_listen=probe), running.worker_appends,
+                                    running.audit.public_key)
         except ProcessFailed as error:
             print(f"dosefinding-server: {error}", file=sys.stderr)
             running.stop(0.0)

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, Callable
@@ -29,8 +29,19 @@ READY = "ready"
 PR_SET_PDEATHSIG = 1
 PARENT_POLL_SECONDS = 0.2
 
-Body = Callable[..., Callable[[], None]]
-"""What a process runs: it starts its work, and returns how to stop it (once SIGTERM or SIGINT arrives)."""
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a process's body returns once its work runs: how to stop it (once SIGTERM or SIGINT arrives), and
+    what the primary is to learn from it (picklable; e.g. the audit writer's public key)."""
+
+    stop: Callable[[], None]
+    announcement: Any = None
+
+
+Body = Callable[..., Started]
+"""What a process runs: it starts its work (see :class:`Started`)."""
 
 
 class ProcessFailed(RuntimeError):
@@ -42,6 +53,8 @@ class Children:
     """The running further processes of this (primary) process."""
 
     processes: list[BaseProcess]
+    #: what each process announced when it started (its :attr:`Started.announcement`), in order
+    announcements: list[Any] = field(default_factory=list)
 
     def wait_for_exit(self, stopping: threading.Event) -> None:
         """Block until one of them exits; then set ``stopping`` unless the server is stopping already."""
@@ -86,8 +99,9 @@ def start_children(bodies: list[tuple[str, Body, tuple[Any, ...]]], log_level: s
             replies.append(mine)
         for process, reply in zip(children.processes, replies):
             message = reply.recv() if reply.poll(timeout) else f"no answer within {timeout:g} s"
-            if message != READY:
+            if not (isinstance(message, tuple) and message[0] == READY):
                 raise ProcessFailed(f"{process.name} did not start: {message}")
+            children.announcements.append(message[1])
     except (ProcessFailed, EOFError, OSError) as error:
         children.stop(0.0)
         if isinstance(error, ProcessFailed):
@@ -104,14 +118,14 @@ def _run(body: Body, arguments: tuple[Any, ...], log_level: str, reply: Connecti
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
     try:
-        stop = body(*arguments)
+        started = body(*arguments)
     except Exception as error:  # the primary reports it and stops
         reply.send(f"{type(error).__name__}: {error}")
         sys.exit(1)
-    reply.send(READY)
+    reply.send((READY, started.announcement))
     reply.close()
     stopping.wait()
-    stop()
+    started.stop()
 
 
 def _die_with(primary_pid: int) -> None:

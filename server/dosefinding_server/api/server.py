@@ -10,9 +10,10 @@ first one anchors verification of the whole key history), and a lock file held
 by the server's primary process.
 
 A server may run as several processes (``workers``): the primary takes the
-lock, verifies the log, starts the audit writer (a process that alone appends
-to the log, for every serving process: :mod:`dosefinding_server.audit.writer`)
-and serves; each further worker (:func:`build_worker`) opens the same store,
+lock and starts the audit writer (a process that verifies the log, then alone
+appends to it for every serving process, and alone holds the private signing
+key: :mod:`dosefinding_server.audit.writer`), then serves with the public key
+the writer announced; each further worker (:func:`build_worker`) opens the same store,
 serves the same port (``SO_REUSEPORT``: the kernel spreads connections over
 the processes, so the service uses every core despite Python's global
 interpreter lock) and sends its audited writes to the writer. Per-trial order
@@ -29,11 +30,12 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO
 
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -55,7 +57,7 @@ from dosefinding_server.audit.startup import active_key_id, open_audit_log
 from dosefinding_server.audit.trail import AuditTrail
 from dosefinding_server.audit.writer import RemoteAuditLog, pipes, relay
 from dosefinding_server.config import Config
-from dosefinding_server.processes import Children, start_children
+from dosefinding_server.processes import Children, Started, start_children
 from dosefinding_server.security.authentication import Authenticator
 from dosefinding_server.storage.sqlite import Database
 from dosefinding_server.trials.store import TrialStore
@@ -176,21 +178,24 @@ def build_server(config: Config) -> RunningServer:
         raise
 
 
-def build_worker(config: Config, appends: list[Connection]) -> RunningServer:
+def build_worker(config: Config, appends: list[Connection], public_key: Ed25519PublicKey) -> RunningServer:
     """A further process of the server whose primary holds ``config.data_dir``: same store and port, its
-    audited writes sent to the primary's audit writer over ``appends`` (pipes, one per request thread)."""
-    return _build_server(config, Path(config.data_dir), None, appends)
+    audited writes sent to the primary's audit writer over ``appends`` (pipes, one per request thread), the
+    log's ``public_key`` (the writer's) shown and trusted; it never reads the private signing key."""
+    return _build_server(config, Path(config.data_dir), None, (appends, public_key))
 
 
-def serve_audit_writer(config: Config, appends: list[Connection]) -> Callable[[], None]:
-    """The audit writer process's work: append what every serving process sends over ``appends``.
+def serve_audit_writer(config: Config, appends: list[Connection], first_start: bool) -> Started:
+    """The audit writer process's work: verify and open the log, then append what every serving process sends
+    over ``appends``. ``first_start``: the store did not exist when the primary started.
 
-    The primary verified the log before starting the writer, so the writer only opens it. Returns how to
-    stop: commit what is queued, sign a final checkpoint, close the store.
+    It is the only process of the server that reads the private signing key; it announces the public key
+    (raw bytes) to the primary. Its stop commits what is queued, signs a final checkpoint and closes the store.
     """
+    key = _signing_key(config, first_start)
     database = Database(config.database_path)
     try:
-        audit = AuditLog(database, load_private_key(config.signing_key_path), checkpoint_every=config.checkpoint_every)
+        audit = _open_audit_log(config, database, key)
     except BaseException:
         database.close()
         raise
@@ -200,32 +205,44 @@ def serve_audit_writer(config: Config, appends: list[Connection]) -> Callable[[]
     def stop() -> None:
         audit.close()
         database.close()
-    return stop
+    return Started(stop, audit.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
 
-def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
-                  appends: list[Connection] | None = None) -> RunningServer:
-    primary = lock is not None
-    if primary and not config.database_path.exists() and not config.signing_key_path.exists() \
-            and config.signing_key is None:
+def _signing_key(config: Config, first_start: bool) -> Ed25519PrivateKey:
+    """The audit signing key; made on the very first start (no store yet, no key file, none configured)."""
+    if first_start and not config.signing_key_path.exists() and config.signing_key is None:
         save_private_key(generate_private_key(), config.signing_key_path)
         log.warning("signing_key_generated", path=str(config.signing_key_path))
     key = load_private_key(config.signing_key_path)
     log.info("signing_key", key_id=key_id(key.public_key()))
+    return key
+
+
+def _open_audit_log(config: Config, database: Database, key: Ed25519PrivateKey) -> AuditLog:
+    """The log in ``database``, verified against ``key`` and the data directory's trust anchors, to append to."""
+    data_dir = Path(config.data_dir)
+    return open_audit_log(database, key, public_keys=archived_public_keys(data_dir),
+                          trusted_checkpoint=_trusted_checkpoint(data_dir), checkpoint_every=config.checkpoint_every)
+
+
+def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
+                  remote: tuple[list[Connection], Ed25519PublicKey] | None = None) -> RunningServer:
+    """Serve ``config``: as the primary (``lock`` held) or as a worker (``remote``: its pipes to the audit
+    writer and the log's public key)."""
     anchors = archived_public_keys(data_dir)
-    database = Database(config.database_path)
     writer, worker_appends = Children([]), []
+    first_start = not config.database_path.exists()
+    key = _signing_key(config, first_start) if remote is None and config.workers == 1 else None
+    database = Database(config.database_path)
     try:
         audit: AuditTrail
-        if appends is not None:
-            audit = RemoteAuditLog(database, key.public_key(), appends)
+        if remote is not None:
+            audit = RemoteAuditLog(database, remote[1], remote[0])
+        elif key is None:
+            writer, public_key, (own_appends, *worker_appends) = _start_audit_writer(config, first_start)
+            audit = RemoteAuditLog(database, public_key, own_appends, lambda: writer.stop(5.0))
         else:
-            audit = open_audit_log(database, key, public_keys=anchors, trusted_checkpoint=_trusted_checkpoint(data_dir),
-                                   checkpoint_every=config.checkpoint_every)
-            if config.workers > 1:
-                audit.close()
-                writer, (own_appends, *worker_appends) = _start_audit_writer(config)
-                audit = RemoteAuditLog(database, key.public_key(), own_appends, lambda: writer.stop(5.0))
+            audit = _open_audit_log(config, database, key)
     except BaseException:
         database.close()
         raise
@@ -270,11 +287,12 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
                          worker_appends)
 
 
-def _start_audit_writer(config: Config) -> tuple[Children, list[list[Connection]]]:
-    """The audit writer process, and the pipes to it for each serving process (this one's first)."""
+def _start_audit_writer(config: Config, first_start: bool) -> tuple[Children, Ed25519PublicKey, list[list[Connection]]]:
+    """The audit writer process (once it has verified and opened the log), the log's public key it
+    announced, and the pipes to it for each serving process (this one's first)."""
     writer_ends, serving_ends = pipes(config.workers, config.max_workers)
     try:
-        writer = start_children([("dosefinding-audit-writer", serve_audit_writer, (config, writer_ends))],
+        writer = start_children([("dosefinding-audit-writer", serve_audit_writer, (config, writer_ends, first_start))],
                                 config.log_level)
     except BaseException:
         for connection in [end for ends in serving_ends for end in ends]:
@@ -283,7 +301,7 @@ def _start_audit_writer(config: Config) -> tuple[Children, list[list[Connection]
     finally:
         for connection in writer_ends:  # the writer holds them now: when it ends, every pipe breaks
             connection.close()
-    return writer, serving_ends
+    return writer, Ed25519PublicKey.from_public_bytes(writer.announcements[0]), serving_ends
 
 
 def rotate_signing_key(config: Config, new_key_path: str | Path) -> Checkpoint:
