@@ -171,8 +171,9 @@ class CallInterceptor(grpc.ServerInterceptor):
             receipt = self.audit.append_durable(record, call.writes)
         except Exception as error:
             raise Refused(grpc.StatusCode.ABORTED,
-                          f"the write could not be committed ({type(error).__name__}); retry with the same "
-                          "idempotency key") from None
+                          f"the write was not confirmed durable ({type(error).__name__}); retry with the same "
+                          "idempotency key (a write that did commit is answered from its record, never applied "
+                          "twice)") from None
         finally:
             self._commit_timing.ms = round((time.perf_counter() - waiting) * 1000, 3)
         for action in call.committed:
