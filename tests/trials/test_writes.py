@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import ExitStack
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -13,6 +14,9 @@ from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import trial_service_pb2 as tpb
 from dosefinding_client import DoseFindingClient
 from dosefinding_server.api.server import RunningServer
+from dosefinding_server.storage import Migration
+from dosefinding_server.storage.sqlite import Database
+from dosefinding_server.trials import store
 
 from .support import (LIFECYCLE, OPEN_ENDED, Writer, cohort, connect, create, decision_now, design, evaluate, history,
                       invalid, key, record, record_as_recommended, refused, same_decision)
@@ -57,6 +61,21 @@ def test_a_retried_create_and_close_are_replayed(client: DoseFindingClient) -> N
     closed_again = client.call(client.trials.CloseTrial, close)
     assert closed_again.replayed and without_replayed(closed_again) == closed
     assert [e.version for e in history(client, first.trial.trial_id).events] == [1, 2]
+
+
+def test_a_store_that_kept_each_answer_twice_migrates_to_one_copy(tmp_path: Path) -> None:
+    """Schema version 2 also kept each write's answer in ``idempotency``; version 3 drops that copy (a retry is
+    answered from the audit record, as the retry tests above show) and keeps the rest of every row."""
+    with Database(tmp_path / "version2.sqlite3") as database:
+        database.migrate(store.COMPONENT, [Migration(1, store._SCHEMA), Migration(2, store._SECRETS_SCHEMA)])
+        with database.transaction() as tx:
+            tx.execute("INSERT INTO idempotency VALUES ('system', '/m', 'key-1', 'digest', x'0a00', 7)")
+        store.TrialStore(database)
+        assert database.schema_version(store.COMPONENT) == 3
+        assert [column[1] for column in database.query("PRAGMA table_info(idempotency)")] == [
+            "principal", "method", "key", "request_sha256", "audit_sequence"]
+        assert [tuple(row) for row in database.query("SELECT * FROM idempotency")] == [
+            ("system", "/m", "key-1", "digest", 7)]
 
 
 def test_the_same_key_for_another_request_is_refused(client: DoseFindingClient) -> None:

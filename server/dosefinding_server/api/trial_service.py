@@ -322,7 +322,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
         call.write(self.store.trial_row(trial_id, request.protocol_id, now))
         call.write(self.store.secret_row(trial_id, seed))
         self.append(state, model.CREATED, created, now)
-        self.remember(request, response)
+        self.remember(request)
         return response
 
     def RecordOutcomes(self, request: pb.RecordOutcomesRequest, context: grpc.ServicerContext
@@ -366,7 +366,7 @@ class TrialService(pb_grpc.TrialServiceServicer):
         if "assignment" in response_type.DESCRIPTOR.fields_by_name:
             response.assignment.CopyFrom(event)
         self.append(after, kind, event, now, payload)
-        self.remember(request, response)
+        self.remember(request)
         call.after_commit(lambda: self.cache.put(after))
         return response
 
@@ -484,8 +484,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         payload = as_dict(event) if payload is None else payload
         call.write(self.store.event_row(state.trial_id, state.version, kind, payload, now, call.principal.name))
 
-    def remember(self, request: Any, response: Message) -> None:
+    def remember(self, request: Any) -> None:
+        """Keep the write's key and request; a retry is answered from the call's audit record (its response)."""
         call = current_call()
-        digest, answer = request_digest(request), response.SerializeToString(deterministic=True)
-        call.write(self.store.idempotent_row(call.principal.name, call.method, request.idempotency_key, digest,
-                                             answer))
+        call.write(self.store.idempotent_row(call.principal.name, call.method, request.idempotency_key,
+                                             request_digest(request)))

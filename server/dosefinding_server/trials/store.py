@@ -1,5 +1,8 @@
 """The trial store: append-only tables of trials, their events and idempotency records.
 
+An idempotency record keeps a write's key, the digest of its request and the number of its audit record;
+the answer a retry gets is that record's response (stored once, in the audit log).
+
 Rows are only ever inserted (SQLite triggers abort any UPDATE or DELETE);
 the store builds them as :class:`~dosefinding_server.audit.group_commit.Insert`
 rows that the audit log inserts in its own transactions, so an event and the
@@ -85,7 +88,9 @@ class TrialStore:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         storage.migrate(COMPONENT, [Migration(1, _SCHEMA),
-                                    Migration(2, _SECRETS_SCHEMA, "concealed allocation seeds")])
+                                    Migration(2, _SECRETS_SCHEMA, "concealed allocation seeds"),
+                                    Migration(3, "ALTER TABLE idempotency DROP COLUMN response;",
+                                              "a retried write's answer is read from its audit record")])
 
     def events(self, trial_id: str, after: int = 0) -> list[Event]:
         """The trial's events in version order (those after version ``after``)."""
@@ -120,7 +125,7 @@ class TrialStore:
 
     def idempotent_result(self, principal: str, method: str, key: str) -> IdempotentResult | None:
         rows = self.storage.query(
-            "SELECT i.request_sha256, i.response, i.audit_sequence, a.leaf_hash FROM idempotency i "
+            "SELECT i.request_sha256, a.response, i.audit_sequence, a.leaf_hash FROM idempotency i "
             "JOIN audit_records a ON a.seq = i.audit_sequence "
             "WHERE i.principal = ? AND i.method = ? AND i.key = ?", (principal, method, key))
         return IdempotentResult(rows[0][0], bytes(rows[0][1]), rows[0][2], bytes(rows[0][3])) if rows else None
@@ -150,9 +155,8 @@ class TrialStore:
         return Insert("INSERT INTO trial_secrets (trial_id, allocation_seed) VALUES (?, ?)", (trial_id, str(seed)))
 
     @staticmethod
-    def idempotent_row(principal: str, method: str, key: str, request_sha256: str, response: bytes) -> Insert:
-        """The answer to a write, linked to the audit record it is committed with."""
+    def idempotent_row(principal: str, method: str, key: str, request_sha256: str) -> Insert:
+        """A write's key and request, linked to the audit record (with its answer) it is committed with."""
         return Insert(
-            "INSERT INTO idempotency (principal, method, key, request_sha256, response, audit_sequence) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (principal, method, key, request_sha256, response, AUDIT_SEQUENCE))
+            "INSERT INTO idempotency (principal, method, key, request_sha256, audit_sequence) VALUES (?, ?, ?, ?, ?)",
+            (principal, method, key, request_sha256, AUDIT_SEQUENCE))
