@@ -43,6 +43,7 @@ from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import simulation_service_pb2 as spb
 from dosefinding_client import DoseFindingClient, design_from_stages
 
+from .quantiles import percentile
 from .server_log import rpc_events
 
 CLIENTS = 8
@@ -63,11 +64,6 @@ def evaluate_request() -> dpb.EvaluateDesignRequest:
 def dose_paths_request() -> spb.GetDosePathsRequest:
     return spb.GetDosePathsRequest(design=design_from_stages([CRM]), cohort_sizes=[1],
                                    previous_outcomes=outcomes_pb2.Outcomes(outcome_string=OUTCOMES))
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def _environment() -> dict[str, str]:

@@ -54,6 +54,7 @@ from dosefinding.v1 import decision_service_pb2, outcomes_pb2
 from dosefinding_client import DoseFindingClient, design_from_stages
 
 from . import trial_load
+from .quantiles import percentile
 from .server_log import rpc_events
 from .trial_load import COHORT_SIZE, CRM, WARMUP_COHORTS
 
@@ -126,14 +127,6 @@ def server_process(data_dir: Path, processes: int = SERVER_PROCESSES) -> Iterato
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """The ``q``-quantile (nearest rank) of already sorted values."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(q * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
 
 
 def server_view(log_path: Path, tag: str) -> dict[str, float]:
