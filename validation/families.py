@@ -18,17 +18,13 @@ from dosefinding.v1 import decision_service_pb2 as dpb
 from dosefinding.v1 import design_pb2, outcomes_pb2
 from dosefinding.v1 import simulation_service_pb2 as spb
 from dosefinding_client import DoseFindingClient, design_from_stages
+from dosefinding_client.fields import optional
 from dosefinding_client.words import word_enum
 
 from .simulation_families import SIMULATION_ADAPTERS
 
 Case = dict[str, Any]
 Adapter = Callable[[DoseFindingClient, Case], dict[str, Any]]
-
-
-def opt(message: Message, name: str) -> Any:
-    """An optional field's value, or ``None`` (R's NA) when absent."""
-    return getattr(message, name) if message.HasField(name) else None
 
 
 def _enum(enum_type: Any, word: str | None) -> int:
@@ -79,27 +75,27 @@ def escalation(client: DoseFindingClient, case: Case) -> dict[str, Any]:
     decision = client.call(client.decisions.EvaluateDesign, request).decision
     doses = decision.doses
     actual: dict[str, Any] = {
-        "recommended_dose": opt(decision, "recommended_dose"),
+        "recommended_dose": optional(decision, "recommended_dose"),
         "continue": decision.continue_trial,
         "num_patients": decision.num_patients,
         "n_at_dose": [d.patients for d in doses],
         "tox_at_dose": [d.toxicities for d in doses],
-        "mean_prob_tox": [opt(d, "mean_prob_tox") for d in doses],
-        "median_prob_tox": [opt(d, "median_prob_tox") for d in doses],
-        "prob_tox_quantile": {k: [opt(d.prob_tox_quantiles[i], "value") for d in doses]
+        "mean_prob_tox": [optional(d, "mean_prob_tox") for d in doses],
+        "median_prob_tox": [optional(d, "median_prob_tox") for d in doses],
+        "prob_tox_quantile": {k: [optional(d.prob_tox_quantiles[i], "value") for d in doses]
                               for i, k in enumerate(quantiles)},
-        "prob_tox_exceeds": {k: [opt(d.prob_tox_exceeds[i], "probability") for d in doses]
+        "prob_tox_exceeds": {k: [optional(d.prob_tox_exceeds[i], "probability") for d in doses]
                              for i, k in enumerate(thresholds)},
-        "dose_admissible": [opt(d, "admissible") for d in doses],
+        "dose_admissible": [optional(d, "admissible") for d in doses],
     }
     if "eff_at_dose" in expected:
         actual.update({
-            "eff_at_dose": [opt(d, "efficacies") for d in doses],
-            "mean_prob_eff": [opt(d, "mean_prob_eff") for d in doses],
-            "median_prob_eff": [opt(d, "median_prob_eff") for d in doses],
-            "prob_eff_exceeds": {k: [opt(d.prob_eff_exceeds[i], "probability") for d in doses]
+            "eff_at_dose": [optional(d, "efficacies") for d in doses],
+            "mean_prob_eff": [optional(d, "mean_prob_eff") for d in doses],
+            "median_prob_eff": [optional(d, "median_prob_eff") for d in doses],
+            "prob_eff_exceeds": {k: [optional(d.prob_eff_exceeds[i], "probability") for d in doses]
                                  for i, k in enumerate(eff_thresholds)},
-            "utility": [opt(d, "utility") for d in doses],
+            "utility": [optional(d, "utility") for d in doses],
         })
     return actual
 
@@ -124,8 +120,8 @@ def dfcrm_crm(client: DoseFindingClient, case: Case) -> dict[str, Any]:
         "mtd": result.mtd, "estimate": result.estimate, "post_var": result.post_var,
         "prior_var": result.prior_var,
         "ptox": [d.ptox for d in result.doses],
-        "ptoxL": [opt(d, "ptox_lower") for d in result.doses],
-        "ptoxU": [opt(d, "ptox_upper") for d in result.doses],
+        "ptoxL": [optional(d, "ptox_lower") for d in result.doses],
+        "ptoxU": [optional(d, "ptox_upper") for d in result.doses],
         "dosescaled": [d.dosescaled for d in result.doses],
     }
     if case["family"] == "dfcrm_titecrm":
@@ -161,12 +157,12 @@ def boin_get_boundary(client: DoseFindingClient, case: Case) -> dict[str, Any]:
     actual: dict[str, Any] = {
         "lambda_e": result.lambda_e, "lambda_d": result.lambda_d,
         "table": [{"n": r.n, "escalate_if_le": r.escalate_if_le, "deescalate_if_ge": r.deescalate_if_ge,
-                   "eliminate_if_ge": opt(r, "eliminate_if_ge")} for r in result.rows],
+                   "eliminate_if_ge": optional(r, "eliminate_if_ge")} for r in result.rows],
         "boundary_tab_n": list(result.boundary_tab_n),
     }
     if result.HasField("cutoff"):
         actual["cutoff"] = result.cutoff
-        actual["stop_boundary"] = [{"n": r.n, "stop_if_ge": opt(r, "stop_if_ge")} for r in result.stop_rows]
+        actual["stop_boundary"] = [{"n": r.n, "stop_if_ge": optional(r, "stop_if_ge")} for r in result.stop_rows]
     return actual
 
 
@@ -176,10 +172,10 @@ def boin_select_mtd(client: DoseFindingClient, case: Case) -> dict[str, Any]:
         target=inputs["target"], npts=inputs["npts"], ntox=inputs["ntox"]), inputs)
     result = client.call(client.decisions.SelectBoinMtd, request)
     return {
-        "mtd": opt(result, "mtd"),
-        "p_est": [{"dose": d.dose, "phat": opt(d, "phat"), "ci_low": opt(d, "ci_low"),
-                   "ci_high": opt(d, "ci_high")} for d in result.doses],
-        "p_overdose": [opt(d, "p_overdose") for d in result.doses],
+        "mtd": optional(result, "mtd"),
+        "p_est": [{"dose": d.dose, "phat": optional(d, "phat"), "ci_low": optional(d, "ci_low"),
+                   "ci_high": optional(d, "ci_high")} for d in result.doses],
+        "p_overdose": [optional(d, "p_overdose") for d in result.doses],
     }
 
 
@@ -222,7 +218,7 @@ def posterior_stopping_table(client: DoseFindingClient, case: Case) -> dict[str,
     inputs = case["input"]
     request = calc.GetPosteriorStoppingTableRequest(max_n=inputs["max_n"], **_posterior_fields(inputs))
     result = client.call(client.decisions.GetPosteriorStoppingTable, request)
-    return {"table": [{"n": r.n, "boundary": opt(r, "boundary")} for r in result.rows]}
+    return {"table": [{"n": r.n, "boundary": optional(r, "boundary")} for r in result.rows]}
 
 
 def tree_stopping(client: DoseFindingClient, case: Case) -> dict[str, Any]:
@@ -234,7 +230,7 @@ def tree_stopping(client: DoseFindingClient, case: Case) -> dict[str, Any]:
     # The reference was written by jsonlite with auto_unbox: a single dose is a scalar.
     if len(reachable) == 1:
         reachable = reachable[0]
-    return {"recommended_dose": opt(result, "recommended_dose"), "doses_reachable": reachable,
+    return {"recommended_dose": optional(result, "recommended_dose"), "doses_reachable": reachable,
             "stop": result.stop}
 
 
@@ -247,8 +243,8 @@ def escalation_dose_paths(client: DoseFindingClient, case: Case) -> dict[str, An
     if inputs.get("next_dose") is not None:
         request.next_dose = inputs["next_dose"]
     result = client.call(client.simulations.GetDosePaths, request)
-    nodes = [{"node_id": n.node_id, "parent_id": opt(n, "parent_id"), "depth": n.depth,
-              "pathway": n.pathway, "outcomes": n.outcomes, "next_dose": opt(n, "next_dose"),
+    nodes = [{"node_id": n.node_id, "parent_id": optional(n, "parent_id"), "depth": n.depth,
+              "pathway": n.pathway, "outcomes": n.outcomes, "next_dose": optional(n, "next_dose"),
               "continue": n.continue_trial} for n in result.nodes]
     return {"num_nodes": len(nodes), "nodes": nodes}
 

@@ -12,6 +12,7 @@ from dosefinding.v1 import simulation_service_pb2 as spb
 
 from ..client import DoseFindingClient
 from ..designs import load_design
+from ..fields import optional
 from ..words import word_enum
 from . import render
 
@@ -82,7 +83,7 @@ def boundaries(client: DoseFindingClient, args: argparse.Namespace) -> calc.GetB
 
 
 def render_boundaries(response: calc.GetBoinBoundariesResponse) -> str:
-    rows = [[r.n, r.escalate_if_le, r.deescalate_if_ge, render.optional(r, "eliminate_if_ge") or "-"]
+    rows = [[r.n, r.escalate_if_le, r.deescalate_if_ge, optional(r, "eliminate_if_ge") or "-"]
             for r in response.rows]
     head = f"lambda_e = {response.lambda_e:.4f}, lambda_d = {response.lambda_d:.4f}\n"
     return head + render.table(["patients", "escalate if tox <=", "de-escalate if tox >=", "eliminate if tox >="], rows)
@@ -110,7 +111,7 @@ def dose_paths(client: DoseFindingClient, args: argparse.Namespace) -> spb.GetDo
 def render_paths(response: spb.GetDosePathsResponse) -> str:
     lines = []
     for node in response.nodes:
-        dose = render.optional(node, "next_dose")
+        dose = optional(node, "next_dose")
         label = node.pathway.split(" ")[-1] if node.pathway else "(now)"
         verdict = f"dose {dose}" if dose is not None else "no dose"
         lines.append(f"{'  ' * node.depth}{label} -> {verdict}{'' if node.continue_trial else ', stop'}")
@@ -126,7 +127,7 @@ def decision_table(client: DoseFindingClient, args: argparse.Namespace) -> dpb.G
 
 def render_decision_table(response: dpb.GetDecisionTableResponse) -> str:
     def bound(row: dpb.DecisionTableRow, name: str) -> str:
-        value = render.optional(row, name)
+        value = optional(row, name)
         return "-" if value is None else str(value)
     rows = [[r.n, bound(r, "escalate_if_le"), bound(r, "deescalate_if_ge"), bound(r, "eliminate_if_ge")]
             for r in response.rows]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from google.protobuf.message import Message
-
 from dosefinding.v1 import decision_pb2
+
+from ..fields import optional
 
 
 def number(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def optional(message: Message, name: str) -> Any:
-    return getattr(message, name) if message.HasField(name) else None
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
