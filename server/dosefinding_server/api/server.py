@@ -195,7 +195,7 @@ def serve_audit_writer(config: Config, appends: list[Connection], first_start: b
     key = _signing_key(config, first_start)
     database = Database(config.database_path)
     try:
-        audit = _open_audit_log(config, database, key)
+        audit = _open_audit_log(config, database, key, archived_public_keys(Path(config.data_dir)))
     except BaseException:
         database.close()
         raise
@@ -218,11 +218,13 @@ def _signing_key(config: Config, first_start: bool) -> Ed25519PrivateKey:
     return key
 
 
-def _open_audit_log(config: Config, database: Database, key: Ed25519PrivateKey) -> AuditLog:
-    """The log in ``database``, verified against ``key`` and the data directory's trust anchors, to append to."""
-    data_dir = Path(config.data_dir)
-    return open_audit_log(database, key, public_keys=archived_public_keys(data_dir),
-                          trusted_checkpoint=_trusted_checkpoint(data_dir), checkpoint_every=config.checkpoint_every)
+def _open_audit_log(config: Config, database: Database, key: Ed25519PrivateKey,
+                    anchors: list[Ed25519PublicKey]) -> AuditLog:
+    """The log in ``database``, verified against ``key``, the retired keys' ``anchors`` and the trusted
+    checkpoint, to append to."""
+    return open_audit_log(database, key, public_keys=anchors,
+                          trusted_checkpoint=_trusted_checkpoint(Path(config.data_dir)),
+                          checkpoint_every=config.checkpoint_every)
 
 
 def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
@@ -232,17 +234,19 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
     anchors = archived_public_keys(data_dir)
     writer, worker_appends = Children([]), []
     first_start = not config.database_path.exists()
-    key = _signing_key(config, first_start) if remote is None and config.workers == 1 else None
+    primary_of_several = remote is None and config.workers > 1  # its audit writer holds the key
+    key = _signing_key(config, first_start) if remote is None and not primary_of_several else None
     database = Database(config.database_path)
     try:
         audit: AuditTrail
         if remote is not None:
             audit = RemoteAuditLog(database, remote[1], remote[0])
-        elif key is None:
+        elif primary_of_several:
             writer, public_key, (own_appends, *worker_appends) = _start_audit_writer(config, first_start)
             audit = RemoteAuditLog(database, public_key, own_appends, lambda: writer.stop(5.0))
         else:
-            audit = _open_audit_log(config, database, key)
+            assert key is not None
+            audit = _open_audit_log(config, database, key, anchors)
     except BaseException:
         database.close()
         raise
@@ -287,13 +291,14 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
                          worker_appends)
 
 
-def _start_audit_writer(config: Config, first_start: bool) -> tuple[Children, Ed25519PublicKey, list[list[Connection]]]:
+def _start_audit_writer(config: Config, first_start: bool
+                        ) -> tuple[Children, Ed25519PublicKey, list[list[Connection]]]:
     """The audit writer process (once it has verified and opened the log), the log's public key it
     announced, and the pipes to it for each serving process (this one's first)."""
     writer_ends, serving_ends = pipes(config.workers, config.max_workers)
     try:
-        writer = start_children([("dosefinding-audit-writer", serve_audit_writer, (config, writer_ends, first_start))],
-                                config.log_level)
+        writer = start_children(
+            [("dosefinding-audit-writer", serve_audit_writer, (config, writer_ends, first_start))], config.log_level)
     except BaseException:
         for connection in [end for ends in serving_ends for end in ends]:
             connection.close()
