@@ -14,9 +14,9 @@ from multiprocessing.connection import Connection
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from .api.server import build_worker
+from .audit.signing import public_key_from_raw, raw_public_key
 from .config import Config
 from .processes import Children, Started, start_children
 
@@ -28,7 +28,7 @@ def start_workers(config: Config, appends: list[list[Connection]], public_key: E
     """A worker per list of ``appends`` pipes (to the audit writer), serving ``config.listen`` (an address
     with its port already bound by the primary) and showing ``public_key`` as the log's signing key; returns
     once every worker serves. The pipes are closed here, the workers hold them now."""
-    raw_key = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    raw_key = raw_public_key(public_key)
     try:
         return start_children([(f"dosefinding-worker-{index + 1}", _serve, (config, pipes, raw_key))
                                for index, pipes in enumerate(appends)], config.log_level, timeout)
@@ -38,7 +38,7 @@ def start_workers(config: Config, appends: list[list[Connection]], public_key: E
                 pipe.close()
 
 
-def _serve(config: Config, appends: list[Connection], raw_public_key: bytes) -> Started:
-    running = build_worker(config, appends, Ed25519PublicKey.from_public_bytes(raw_public_key))
+def _serve(config: Config, appends: list[Connection], raw_key: bytes) -> Started:
+    running = build_worker(config, appends, public_key_from_raw(raw_key))
     log.info("worker_started", address=config.listen)
     return Started(lambda: running.stop(5.0))

@@ -16,15 +16,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from dosefinding.v1 import audit_service_pb2
 from dosefinding_server.api import server as server_module
 from dosefinding_server.api.server import build_server, build_worker
-from dosefinding_server.audit.signing import load_private_key
+from dosefinding_server.audit.signing import load_private_key, raw_public_key
 from dosefinding_server.config import Config
 from dosefinding_server.processes import ProcessFailed
 
 from .support import OPEN_ENDED, cohort, connect, create, record
-
-
-def raw(public_key: object) -> bytes:
-    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)  # type: ignore[attr-defined]
 
 
 def test_only_the_audit_writer_makes_and_reads_the_private_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -44,7 +40,8 @@ def test_only_the_audit_writer_makes_and_reads_the_private_key(tmp_path: Path, m
         worker = build_worker(replace(config, listen=address), worker_pipes, primary.audit.public_key)
         try:
             written = load_private_key(config.signing_key_path).public_key()
-            assert raw(primary.audit.public_key) == raw(worker.audit.public_key) == raw(written)
+            shown = {raw_public_key(running.audit.public_key) for running in (primary, worker)}
+            assert shown == {raw_public_key(written)}
             with connect(address) as client:
                 trial = create(client, OPEN_ENDED).trial
                 answer = record(client, trial, 1, cohort("a", [False, False, False]))

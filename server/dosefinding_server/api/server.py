@@ -35,7 +35,6 @@ from typing import IO
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -52,7 +51,8 @@ from dosefinding.v1 import (
 from dosefinding_server.audit.errors import LogIntegrityError
 from dosefinding_server.audit.log import AuditLog
 from dosefinding_server.audit.signing import (Checkpoint, generate_private_key, key_id, load_private_key,
-                                              load_public_key, save_private_key, save_public_key)
+                                              load_public_key, public_key_from_raw, raw_public_key, save_private_key,
+                                              save_public_key)
 from dosefinding_server.audit.startup import active_key_id, open_audit_log
 from dosefinding_server.audit.trail import AuditTrail
 from dosefinding_server.audit.writer import RemoteAuditLog, pipes, relay
@@ -205,7 +205,7 @@ def serve_audit_writer(config: Config, appends: list[Connection], first_start: b
     def stop() -> None:
         audit.close()
         database.close()
-    return Started(stop, audit.public_key.public_bytes(Encoding.Raw, PublicFormat.Raw))
+    return Started(stop, raw_public_key(audit.public_key))
 
 
 def _signing_key(config: Config, first_start: bool) -> Ed25519PrivateKey:
@@ -306,7 +306,7 @@ def _start_audit_writer(config: Config, first_start: bool
     finally:
         for connection in writer_ends:  # the writer holds them now: when it ends, every pipe breaks
             connection.close()
-    return writer, Ed25519PublicKey.from_public_bytes(writer.announcements[0]), serving_ends
+    return writer, public_key_from_raw(writer.announcements[0]), serving_ends
 
 
 def rotate_signing_key(config: Config, new_key_path: str | Path) -> Checkpoint:
