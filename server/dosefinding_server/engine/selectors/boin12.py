@@ -36,13 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..fit import AdmissibleVector, CoreFit, Fit, ProbVector
+from ..fit import AdmissibleVector, Fit, ProbVector
 from ..numerics import beta_binomial as bb
 from ..numerics.boin_boundary import MAX_TARGET, MIN_TARGET, interval_boundaries
 from ..outcomes import Outcomes
 from ..registry import register
 from ..selector import Feature, Role, Selector, require, require_probability
-from .tpi import Move
+from .move import Move, MoveFit
 
 
 @register
@@ -130,7 +130,7 @@ def _utility_totals(outcomes: Outcomes, design: Boin12Selector) -> list[float]:
     return [u[0] * y[0] + u[1] * y[1] + u[2] * y[2] + u[3] * y[3] for y in counts]
 
 
-class Boin12Fit(CoreFit):
+class Boin12Fit(MoveFit):
     """A fitted BOIN12 design."""
 
     def __init__(self, design: Boin12Selector, outcomes: Outcomes) -> None:
@@ -178,15 +178,6 @@ class Boin12Fit(CoreFit):
         if lower_ok:
             return last - 1
         return last if current_ok else None
-
-    def recommended_dose(self) -> int | None:
-        return self.own.dose
-
-    def continues(self) -> bool:
-        return self.own.continues
-
-    def reason(self) -> str:
-        return self.own.reason
 
     def dose_admissible(self) -> AdmissibleVector:
         return tuple(d in self._admissible for d in range(1, self.num_doses + 1))

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import InputError
-from ..fit import AdmissibleVector, CoreFit, Fit
+from ..fit import AdmissibleVector, Fit
 from ..outcomes import Outcomes
 from ..registry import register
 from ..selector import Feature, Role, Selector, require
-from .tpi import Move
+from .move import Move, MoveFit
 
 
 def check_three_plus_three(outcomes: Outcomes, allow_deescalate: bool) -> None:
@@ -105,22 +105,13 @@ class ThreePlusThree(Selector):
         return Move(None, False, f"{seen}: too toxic and no dose has at most 1 toxicity in 6: stop with no dose")
 
 
-class ThreePlusThreeFit(CoreFit):
+class ThreePlusThreeFit(MoveFit):
     """A fitted 3+3 design: decisions only, no probability estimates."""
 
     def __init__(self, design: ThreePlusThree, outcomes: Outcomes) -> None:
         super().__init__(outcomes, design.num_doses)
         self._tox = self.tox_at_dose()
         self.own = design.move(self.n_at_dose(), self._tox, outcomes.last_dose or 1)
-
-    def recommended_dose(self) -> int | None:
-        return self.own.dose
-
-    def continues(self) -> bool:
-        return self.own.continues
-
-    def reason(self) -> str:
-        return self.own.reason
 
     def dose_admissible(self) -> AdmissibleVector:
         admissible: list[bool] = []

@@ -25,12 +25,13 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import ClassVar
 
-from ..fit import AdmissibleVector, CoreFit, Fit, ProbVector, dose_text
+from ..fit import AdmissibleVector, Fit, ProbVector, dose_text
 from ..numerics import beta_binomial as bb
 from ..numerics.grid_quantile import GRID, grid_quantile
 from ..outcomes import Outcomes
 from ..registry import register
 from ..selector import Feature, Role, Selector, require, require_probability
+from .move import Move, MoveFit
 
 
 @dataclass(frozen=True)
@@ -58,15 +59,6 @@ class Regions:
         if top in self.under:
             return "escalate"
         return "stay" if top == self.stay else "de-escalate"
-
-
-@dataclass(frozen=True)
-class Move:
-    """A core decision: the next dose (``None`` = no dose), whether to go on, and why."""
-
-    dose: int | None
-    continues: bool
-    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,7 +141,7 @@ class IntervalSelector(Selector):
         return Move(1, True, f"{why}: cannot de-escalate below dose 1: stay at dose 1")
 
 
-class IntervalFit(CoreFit):
+class IntervalFit(MoveFit):
     """A fitted interval design; a preceding ``follow_path`` decides while it continues."""
 
     def __init__(self, design: IntervalSelector, outcomes: Outcomes, path: Fit | None) -> None:
