@@ -41,7 +41,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -52,6 +51,7 @@ from typing import Any, Iterator
 
 from dosefinding.v1 import decision_service_pb2, outcomes_pb2
 from dosefinding_client import DoseFindingClient, design_from_stages
+from validation.server_process import launch, wait_until_serving
 
 from . import trial_load
 from .quantiles import percentile
@@ -66,14 +66,8 @@ PACED_CLIENTS = 40
 PACED_SECONDS = 5.0
 #: offered rates of the paced runs: where p99 stays under the target, and the target rate itself
 PACED_RATES = (250.0, 400.0, 500.0)
-START_SECONDS = 60.0
 P99_TARGET_MS = 10.0
 RATE_TARGET = 500.0
-
-
-def _server_command() -> list[str]:
-    script = Path(sys.executable).with_name("dosefinding-server")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dosefinding_server.main"]
 
 
 @dataclass(frozen=True)
@@ -109,18 +103,9 @@ def server_process(data_dir: Path, processes: int = SERVER_PROCESSES) -> Iterato
     ready = data_dir.parent / "ready.json"
     log_path = data_dir.parent / "server.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            _server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(data_dir),
-                                 "--ready-file", str(ready), "--log-level", "info",
-                                 "--workers", str(processes)],
-            stdout=log, stderr=subprocess.STDOUT)
+        process = launch(data_dir, ready, log, "--log-level", "info", "--workers", str(processes))
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not ready.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{log_path.read_text()[-2000:]}")
-            time.sleep(0.02)
-        yield ServerProcess(json.loads(ready.read_text())["address"], process.pid, log_path)
+        yield ServerProcess(wait_until_serving(process, ready, log_path), process.pid, log_path)
     finally:
         process.terminate()
         try:

@@ -29,7 +29,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -51,6 +50,7 @@ from dosefinding_client import DoseFindingClient, ServiceError, design_from_stag
 from dosefinding_server.api.server import TRUSTED_CHECKPOINT_FILE
 from dosefinding_server.audit.signing import Checkpoint, load_private_key
 from dosefinding_server.audit.verify import verify_log
+from validation.server_process import launch, wait_until_serving
 
 START_SECONDS = 30.0
 CALL_SECONDS = 15.0
@@ -74,12 +74,6 @@ def as_json(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
-def server_command() -> list[str]:
-    """The installed ``dosefinding-server`` script (or the module, where the script is not installed)."""
-    script = Path(sys.executable).with_name("dosefinding-server")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dosefinding_server.main"]
-
-
 class ServerProcess:
     """``dosefinding-server`` (``workers`` processes) as a child process on a free loopback port and a fixed
     data directory."""
@@ -99,21 +93,9 @@ class ServerProcess:
             environment["DOSEFINDING_CRASH_AT"] = crash_at
         with open(self.log_path, "ab") as log:
             log.write(f"--- start {self.starts} (crash_at={crash_at})\n".encode())
-            self.process = subprocess.Popen(
-                server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(self.data_dir),
-                                    "--ready-file", str(ready), "--checkpoint-every", "5", "--log-level", "warning",
-                                    "--workers", str(self.workers)],
-                stdout=log, stderr=subprocess.STDOUT, env=environment)
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                return str(json.loads(ready.read_text())["address"])
-            except (FileNotFoundError, ValueError, KeyError):
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"start {self.starts}: the server did not start (exit "
-                                     f"{self.process.poll()}):\n{self.log_tail()}")
-            time.sleep(0.01)
+            self.process = launch(self.data_dir, ready, log, "--checkpoint-every", "5", "--log-level", "warning",
+                                  "--workers", str(self.workers), env=environment)
+        return wait_until_serving(self.process, ready, self.log_path, START_SECONDS)
 
     def kill(self) -> None:
         assert self.process is not None

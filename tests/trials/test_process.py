@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack, contextmanager
@@ -22,11 +21,11 @@ from dosefinding_client import DoseFindingClient, ServiceError
 from dosefinding_server import main as server_main
 from dosefinding_server.api.server import TRUSTED_CHECKPOINT_FILE, build_server
 from dosefinding_server.config import Config
+from validation.server_process import launch, server_command, wait_until_serving
 
 from .support import OPEN_ENDED, Writer, cohort, connect, create, history, record
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
-START_SECONDS = 60.0
 #: Further connections a test may open until a call lands on each of two processes.
 EXTRA_CONNECTIONS = 40
 
@@ -53,11 +52,6 @@ def test_health_turns_not_serving_when_shutdown_begins(tmp_path: Path) -> None:
     assert (tmp_path / TRUSTED_CHECKPOINT_FILE).exists()
 
 
-def server_command() -> list[str]:
-    script = Path(sys.executable).with_name("dosefinding-server")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dosefinding_server.main"]
-
-
 @contextmanager
 def server_process(data_dir: Path, log_path: Path, workers: int = 1, *flags: str
                    ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
@@ -65,18 +59,9 @@ def server_process(data_dir: Path, log_path: Path, workers: int = 1, *flags: str
     it serves."""
     ready = data_dir.parent / f"ready-{time.monotonic_ns()}.json"
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(data_dir),
-                                "--ready-file", str(ready), "--log-level", "info", "--workers", str(workers),
-                                *flags],
-            stdout=log, stderr=subprocess.STDOUT)
+        process = launch(data_dir, ready, log, "--log-level", "info", "--workers", str(workers), *flags)
     try:
-        deadline = time.monotonic() + START_SECONDS
-        while not ready.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.02)
-        yield process, json.loads(ready.read_text())["address"]
+        yield process, wait_until_serving(process, ready, log_path)
     finally:
         if process.poll() is None:
             process.kill()
