@@ -38,8 +38,8 @@ from .group_commit import GroupCommitter, Receipt, Writes
 from .keys import KEY_METHOD, KeyIntroduction
 from .merkle import Frontier
 from .records import GENESIS_PREV_HASH, AuditEntry, AuditRecord
-from .schema import (COMPONENT, INSERT_CHECKPOINT, INSERT_RECORD, MIGRATIONS, latest_checkpoint, node_source,
-                     record_row)
+from .schema import (COMPONENT, INSERT_CHECKPOINT, INSERT_RECORD, MIGRATIONS, SELECT_SIZE, latest_checkpoint,
+                     node_source, record_row)
 from .signing import Checkpoint, key_id, sign_checkpoint
 from .trail import AuditTrail
 
@@ -117,7 +117,7 @@ class AuditLog(AuditTrail):
         the position is reloaded from the store, and a key it introduced is checked there.
         """
         position = self._position
-        size, signed = tx.execute("SELECT (SELECT COALESCE(MAX(seq), 0) FROM audit_records), "
+        size, signed = tx.execute(f"SELECT ({SELECT_SIZE}), "
                                   "(SELECT COALESCE(MAX(tree_size), 0) FROM audit_checkpoints)").fetchone()
         if size != position.size:
             self._position = self._load(tx, position.key)

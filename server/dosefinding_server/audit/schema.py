@@ -36,6 +36,8 @@ RECORD_COLUMNS = ("seq", "recorded_at", "principal", "method", "trial_id", "requ
 SELECT_RECORDS = f"SELECT {', '.join(RECORD_COLUMNS)} FROM audit_records"
 INSERT_RECORD = (f"INSERT INTO audit_records ({', '.join(RECORD_COLUMNS)}) "
                  f"VALUES ({', '.join('?' for _ in RECORD_COLUMNS)})")
+#: how many records are committed (their largest sequence number; 0 for an empty log)
+SELECT_SIZE = "SELECT COALESCE(MAX(seq), 0) FROM audit_records"
 SELECT_CHECKPOINTS = "SELECT tree_size, root_hash, signed_at, key_id, signature FROM audit_checkpoints"
 INSERT_CHECKPOINT = ("INSERT INTO audit_checkpoints (tree_size, root_hash, signed_at, key_id, signature) "
                      "VALUES (?, ?, ?, ?, ?)")

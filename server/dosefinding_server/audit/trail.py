@@ -16,7 +16,7 @@ from ..storage import Reader, Storage
 from .group_commit import Receipt, Writes
 from .merkle import NodeSource, consistency_path, inclusion_path, subtree_hash, verify_inclusion
 from .records import AuditEntry, AuditRecord
-from .schema import SELECT_RECORDS, latest_checkpoint, node_source, record_from_row
+from .schema import SELECT_RECORDS, SELECT_SIZE, latest_checkpoint, node_source, record_from_row
 from .signing import Checkpoint
 
 
@@ -61,7 +61,7 @@ class AuditTrail(ABC):
     @property
     def size(self) -> int:
         """Records committed so far, by any writer."""
-        return int(self._storage.query("SELECT COALESCE(MAX(seq), 0) FROM audit_records")[0][0])
+        return int(self._storage.query(SELECT_SIZE)[0][0])
 
     def latest_checkpoint(self) -> Checkpoint | None:
         """The checkpoint with the largest tree size (None only before the log's first commit)."""
@@ -78,7 +78,7 @@ class AuditTrail(ABC):
     @staticmethod
     def _committed_source(reader: Reader, tree_size: int) -> NodeSource:
         """The store's nodes, once ``tree_size`` is known to be committed."""
-        size = reader.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_records").fetchone()[0]
+        size = reader.execute(SELECT_SIZE).fetchone()[0]
         if tree_size > size:
             raise ValueError(f"tree size {tree_size} exceeds the {size} committed records")
         return node_source(reader)
