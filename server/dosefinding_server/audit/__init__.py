@@ -19,7 +19,7 @@ from .trail import AuditTrail, InclusionProof
 from .verify import VerificationReport, check_checkpoint_update, verify_log
 
 __all__ = [
-    "AuditEntry", "AuditError", "AuditLog", "AuditLogClosed", "AuditTrail", "AuditRecord", "Checkpoint", "CheckpointRejected",
-    "InclusionProof", "InvalidEntry", "KeyFileError", "LogIntegrityError", "Receipt", "VerificationReport",
-    "check_checkpoint_update", "open_audit_log", "verify_log",
+    "AuditEntry", "AuditError", "AuditLog", "AuditLogClosed", "AuditRecord", "AuditTrail", "Checkpoint",
+    "CheckpointRejected", "InclusionProof", "InvalidEntry", "KeyFileError", "LogIntegrityError", "Receipt",
+    "VerificationReport", "check_checkpoint_update", "open_audit_log", "verify_log",
 ]
