@@ -24,12 +24,9 @@ the figures under concurrency include the clients' own CPU use.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,6 +39,7 @@ from dosefinding.v1 import decision_service_pb2 as dpb
 from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import simulation_service_pb2 as spb
 from dosefinding_client import DoseFindingClient, design_from_stages
+from validation.server_process import launch, wait_until_serving
 
 from .quantiles import percentile
 from .server_log import rpc_events
@@ -80,17 +78,8 @@ class Server:
         self.log_path = scratch / "server.log"
         ready = scratch / "ready.json"
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "dosefinding_server.main", "--listen", "127.0.0.1:0", "--insecure",
-                 "--data-dir", str(scratch / "data"), "--ready-file", str(ready), "--log-level", "info"],
-                stdout=subprocess.DEVNULL, stderr=log, env=_environment())
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{self.log_path.read_text()[-2000:]}")
-            time.sleep(0.02)
-        time.sleep(0.05)
-        self.address = json.loads(ready.read_text())["address"]
+            self.process = launch(scratch / "data", ready, log, "--log-level", "info", env=_environment())
+        self.address = wait_until_serving(self.process, ready, self.log_path)
 
     def cpu_seconds(self) -> float | None:
         """User plus system CPU time of the server process so far (Linux ``/proc``; None elsewhere)."""
