@@ -30,7 +30,6 @@ PR_SET_PDEATHSIG = 1
 PARENT_POLL_SECONDS = 0.2
 
 
-
 @dataclass(frozen=True)
 class Started:
     """What a process's body returns once its work runs: how to stop it (once SIGTERM or SIGINT arrives), and
