@@ -13,6 +13,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import grpc
 
@@ -88,25 +89,36 @@ class TrialWriter:
         await self.channel.close()
 
 
-async def drive(address: str, clients: int, cohorts: int, rate: float | None, tag: str = ""
-                ) -> tuple[list[float], float]:
-    """``clients`` systems, ``cohorts`` calls each, back to back or together at ``rate`` per second; the
-    measured calls' request ids start with ``tag``.
+@dataclass(frozen=True)
+class Measured:
+    """The measured part of a drive: every call's latency (seconds), its wall time, and the meter's readings
+    just before its first call and just after its last (so that connecting, creating the trials and the
+    warm-up cohorts fall outside them)."""
 
-    Returns every latency (seconds) and the wall time of the measured part.
-    """
+    latencies: list[float]
+    seconds: float
+    before: Any
+    after: Any
+
+
+async def drive(address: str, clients: int, cohorts: int, rate: float | None, tag: str = "",
+                meter: Callable[[], Any] = lambda: None) -> Measured:
+    """``clients`` systems, ``cohorts`` calls each, back to back or together at ``rate`` per second; the
+    measured calls' request ids start with ``tag``, and ``meter`` is read around them (e.g. CPU time)."""
     writers = [TrialWriter(address, index) for index in range(clients)]
     await asyncio.gather(*(writer.open() for writer in writers))
     for writer in writers:
         writer.latencies.clear()
         writer.tag = tag
     interval = None if rate is None else clients / rate
+    before = meter()
     began = time.perf_counter()
     await asyncio.gather(*(writer.run(cohorts, began, interval, (interval or 0.0) * index / clients)
                            for index, writer in enumerate(writers)))
     seconds = time.perf_counter() - began
+    after = meter()
     await asyncio.gather(*(writer.close() for writer in writers))
-    return [latency for writer in writers for latency in writer.latencies], seconds
+    return Measured([latency for writer in writers for latency in writer.latencies], seconds, before, after)
 
 
 async def one_cohort(address: str) -> tuple[tpb.RecordOutcomesRequest, tpb.RecordOutcomesResponse]:

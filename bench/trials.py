@@ -18,6 +18,12 @@ loopback, a throw-away data dir, the audit log on as always) and measures:
   (open loop), and each latency is counted
   from the moment the call was due, not from when a late client got round to sending it, so
   queueing is not hidden (no coordinated omission);
+* ``p99_bound``: the highest offered rate at which the paced p99 stays under the target (and the
+  rate is served), found by halving the interval between the highest paced rate known to meet it and
+  the lowest known to miss it (the paced runs above give the first bounds) ``P99_SEARCH_STEPS``
+  times: the rate the service can promise the p99 target at, on this machine, as a share of the
+  rate target. Each probe is one paced run of at least ``PACED_MIN_DECISIONS`` decisions, so the
+  bound is as noisy as one such p99;
 * the same closed loop with one client (no queueing: the latency floor);
 * ``disk_sync``: the disk's own ``fdatasync`` latency, the floor under every durable commit;
 * ``audit_share``: where the time of one decision goes: the engine's fit in-process, the audited
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -64,10 +71,17 @@ CLOSED_LOOP_RUNS = 3
 SERVER_PROCESSES = 2
 PACED_CLIENTS = 40
 PACED_SECONDS = 5.0
+#: the fewest decisions a paced run measures, however low its rate: a p99 needs a few hundred samples
+PACED_MIN_DECISIONS = 400
 #: offered rates of the paced runs: where p99 stays under the target, and the target rate itself
 PACED_RATES = (250.0, 400.0, 500.0)
 P99_TARGET_MS = 10.0
 RATE_TARGET = 500.0
+#: halvings of the interval in which the highest rate meeting the p99 target lies, and the rate's grain
+P99_SEARCH_STEPS = 4
+P99_SEARCH_GRAIN = 5.0
+#: share of the offered rate a paced run must serve to count as keeping up with it
+SERVED_SHARE = 0.98
 
 
 @dataclass(frozen=True)
@@ -124,16 +138,21 @@ def server_view(log_path: Path, tag: str) -> dict[str, float]:
             "audit_wait_p50_ms": percentile(audit, 0.50), "audit_wait_p99_ms": percentile(audit, 0.99)}
 
 
+def cpu_now(server: ServerProcess) -> tuple[float | None, float]:
+    """The CPU seconds used so far by the server's processes and by this load generator."""
+    return server.cpu_seconds(), time.process_time()
+
+
 def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: float | None = None
                     ) -> dict[str, Any]:
     """``clients`` concurrent systems, ``cohorts`` RecordOutcomes each, back to back or together at
     ``rate`` per second; rate, latency (the client's and the server's own), and the CPU of the server and
-    of the load generator."""
+    of the load generator over the measured calls alone (connecting, creating the trials and their warm-up
+    cohorts cost CPU too, but are not decisions of the run)."""
     tag = f"bench-{uuid.uuid4().hex[:12]}"
-    server_before, client_before = server.cpu_seconds(), time.process_time()
-    latencies_s, seconds = asyncio.run(trial_load.drive(server.address, clients, cohorts, rate, tag))
-    server_after, client_after = server.cpu_seconds(), time.process_time()
-    latencies = sorted(s * 1000 for s in latencies_s)
+    measured = asyncio.run(trial_load.drive(server.address, clients, cohorts, rate, tag, lambda: cpu_now(server)))
+    (server_before, client_before), (server_after, client_after) = measured.before, measured.after
+    latencies, seconds = sorted(s * 1000 for s in measured.latencies), measured.seconds
     return {
         "benchmark": "record_outcomes" if rate is None else "paced", "clients": clients,
         "offered_per_second": rate, "decisions": len(latencies),
@@ -145,6 +164,42 @@ def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: flo
         "load_generator_cpu_ms_per_decision": (client_after - client_before) * 1000 / len(latencies),
         **server_view(server.log_path, tag),
     }
+
+
+def paced(server: ServerProcess, rate: float) -> dict[str, Any]:
+    """A paced run at ``rate`` decisions per second, ``PACED_SECONDS`` long or as long as ``PACED_MIN_DECISIONS``
+    take at that rate."""
+    cohorts = max(round(rate * PACED_SECONDS / PACED_CLIENTS), math.ceil(PACED_MIN_DECISIONS / PACED_CLIENTS))
+    return record_outcomes(server, PACED_CLIENTS, cohorts, rate)
+
+
+def meets_p99_target(row: dict[str, Any]) -> bool:
+    """Whether a paced run kept p99 under the target while serving the rate offered."""
+    return row["p99_ms"] < P99_TARGET_MS and row["decisions_per_second"] > SERVED_SHARE * row["offered_per_second"]
+
+
+def p99_bound(server: ServerProcess, measured: list[dict[str, Any]]) -> dict[str, Any]:
+    """The highest offered rate at which the p99 target holds, between what the ``measured`` paced runs
+    bound it to, by bisection; the probes' rates and p99s come with it."""
+    meeting = [row["offered_per_second"] for row in measured if meets_p99_target(row)]
+    missing = [row["offered_per_second"] for row in measured if not meets_p99_target(row)]
+    highest_meeting, lowest_missing = max(meeting, default=0.0), min(missing, default=float("inf"))
+    probes = []
+    for _ in range(P99_SEARCH_STEPS):
+        if lowest_missing == float("inf") or lowest_missing - highest_meeting <= P99_SEARCH_GRAIN:
+            break
+        middle = (highest_meeting + lowest_missing) / 2
+        rate = max(P99_SEARCH_GRAIN, round(middle / P99_SEARCH_GRAIN) * P99_SEARCH_GRAIN)
+        row = paced(server, rate)
+        probes.append([rate, round(row["p99_ms"], 1)])
+        if meets_p99_target(row):
+            highest_meeting = rate
+        else:
+            lowest_missing = rate
+    return {"benchmark": "p99_bound", "p99_target_ms": P99_TARGET_MS,
+            "highest_rate_meeting_p99_target": highest_meeting,
+            "lowest_rate_missing_p99_target": lowest_missing if lowest_missing != float("inf") else None,
+            "share_of_rate_target": highest_meeting / RATE_TARGET, "probes_rate_and_p99_ms": probes}
 
 
 def audit_share(address: str, samples: int = 200) -> dict[str, Any]:
@@ -245,17 +300,17 @@ def run(clients: int = CLIENTS, cohorts: int = COHORTS) -> list[dict[str, Any]]:
             concurrent = runs[len(runs) // 2] | {
                 "decisions_per_second_of_each_run": [round(row["decisions_per_second"]) for row in runs]}
             concurrent["meets_target"] = concurrent["decisions_per_second"] > RATE_TARGET
-            paced = []
+            paced_rows = []
             for rate in PACED_RATES:
-                row = record_outcomes(server, PACED_CLIENTS, round(rate * PACED_SECONDS / PACED_CLIENTS), rate)
-                row["meets_target"] = (row["p99_ms"] < P99_TARGET_MS
-                                       and row["decisions_per_second"] > 0.98 * rate) if rate == RATE_TARGET else None
-                paced.append(row)
+                row = paced(server, rate)
+                row["meets_target"] = meets_p99_target(row) if rate == RATE_TARGET else None
+                paced_rows.append(row)
+            bound = p99_bound(server, paced_rows)
             serial = record_outcomes(server, 1, cohorts)
             share = audit_share(server.address)
         sync = disk_sync(Path(scratch))
-    return [concurrent, *paced, serial, share | {"cpus": os.cpu_count(), "server_processes": SERVER_PROCESSES},
-            sync]
+    machine = {"cpus": os.cpu_count(), "server_processes": SERVER_PROCESSES}
+    return [concurrent, *paced_rows, bound, serial, share | machine, sync]
 
 
 if __name__ == "__main__":
