@@ -145,9 +145,11 @@ def free_loopback_port() -> int:
         return probe.getsockname()[1]
 
 
+ServerAndProbe = tuple[subprocess.Popen[bytes], str]
+
+
 @pytest.fixture
-def image_like_server(image_environment: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes],
-                                                                                            str]]:
+def image_like_server(image_environment: dict[str, str], tmp_path: Path) -> Iterator[ServerAndProbe]:
     """``dosefinding-server`` started as the image starts it (its entry point and environment, a mounted
     TLS configuration), on loopback ports; yields the process and its probe address."""
     authority = TestAuthority()
@@ -179,7 +181,7 @@ def run_healthcheck(code: str, image_probe: str, probe: str) -> int:
 
 
 def test_the_health_check_passes_while_the_server_serves_and_fails_once_it_has_stopped(
-        image_like_server: tuple[subprocess.Popen[bytes], str], image_environment: dict[str, str],
+        image_like_server: ServerAndProbe, image_environment: dict[str, str],
         healthcheck_code: str) -> None:
     process, probe = image_like_server
     image_probe = image_environment["DOSEFINDING_PROBE_LISTEN"]
