@@ -146,8 +146,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", dest="tls_cert", help="server certificate chain (PEM)")
     parser.add_argument("--tls-key", dest="tls_key", help="server private key (PEM)")
     parser.add_argument("--client-ca", dest="client_ca", help="CA of client certificates; set: mTLS is required")
-    parser.add_argument("--signing-key", dest="signing_key", help="audit signing key (default DATA_DIR/audit-signing-key.pem)")
-    parser.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, help="sign a checkpoint every N records")
+    parser.add_argument("--signing-key", dest="signing_key",
+                        help="audit signing key (default DATA_DIR/audit-signing-key.pem)")
+    parser.add_argument("--checkpoint-every", dest="checkpoint_every", type=int,
+                        help="sign a checkpoint every N records")
     parser.add_argument("--probe-listen", dest="probe_listen",
                         help="extra plaintext HOST:PORT on loopback for local health probes (container healthchecks); "
                              "callers there still need credentials for anything but health")

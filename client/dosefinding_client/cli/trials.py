@@ -225,7 +225,8 @@ def _event_summary(event: pb.TrialEvent) -> str:
         letters = "".join(("B" if p.efficacy else "T") if p.toxicity else ("E" if p.efficacy else "N")
                           for p in event.cohort.patients)
         note = f"  DEVIATION: {event.cohort.deviation_reason}" if event.cohort.deviation else ""
-        return f"cohort at dose {event.cohort.dose}: {letters} ({', '.join(p.patient_id for p in event.cohort.patients)}){note}"
+        patients = ", ".join(p.patient_id for p in event.cohort.patients)
+        return f"cohort at dose {event.cohort.dose}: {letters} ({patients}){note}"
     if kind == "correction":
         c = event.correction
         return (f"correction of {c.patient_id} (recorded in version {c.supersedes_version}): "

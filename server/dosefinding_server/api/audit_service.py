@@ -86,7 +86,8 @@ class AuditService(pb_grpc.AuditServiceServicer):
             old_root=self.audit.root_hash(request.old_size), new_root=self.audit.root_hash(new_size))
 
     def VerifyLog(self, request: pb.VerifyLogRequest, context: grpc.ServicerContext) -> pb.VerifyLogResponse:
-        trusted = checkpoint_from_message(request.trusted_checkpoint) if request.HasField("trusted_checkpoint") else None
+        trusted = (checkpoint_from_message(request.trusted_checkpoint) if request.HasField("trusted_checkpoint")
+                   else None)
         report = verify_log(self.audit.storage, trusted, public_keys=[self.audit.public_key, *self.public_keys])
         response = pb.VerifyLogResponse(ok=report.ok, records=report.records, checkpoints=report.checkpoints,
                                         signed_records=report.signed_records, root_hash=report.root_hash,

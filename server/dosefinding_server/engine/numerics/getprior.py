@@ -55,7 +55,8 @@ def _logit(p: float) -> float:
 
 def getprior(halfwidth: float, target: float, nu: int, nlevel: int, *, model: str = EMPIRIC,
              intcpt: float = 3.0) -> tuple[float, ...]:
-    """The skeleton of ``nlevel`` doses with prior MTD ``nu`` (1-based) and indifference interval ``target ± halfwidth``."""
+    """The skeleton of ``nlevel`` doses with prior MTD ``nu`` (1-based) and indifference interval
+    ``target ± halfwidth``."""
     _check(halfwidth, target, nu, nlevel, model, intcpt)
     if model == EMPIRIC:
         ratio = math.log(target + halfwidth) / math.log(target - halfwidth)
