@@ -38,6 +38,8 @@ class TrialWriter:
     #: the prefix of the request ids of the measured calls (``x-request-id``), to find them in the server's log
     tag: str = ""
     latencies: list[float] = field(default_factory=list)
+    #: how late (seconds) each paced call was sent after it was due: the load generator's own lateness
+    lateness: list[float] = field(default_factory=list)
 
     async def open(self) -> None:
         """Connect, create the trial, and record a few cohorts (warm-up, not measured)."""
@@ -72,6 +74,8 @@ class TrialWriter:
         started = time.perf_counter()
         answer = await self.trials.RecordOutcomes(request, timeout=TIMEOUT_SECONDS, metadata=request_id)
         self.latencies.append(time.perf_counter() - (started if due is None else due))
+        if due is not None:
+            self.lateness.append(started - due)
         self.trial, self.dose = answer.trial, answer.decision.recommended_dose
         return request, answer
 
@@ -91,11 +95,12 @@ class TrialWriter:
 
 @dataclass(frozen=True)
 class Measured:
-    """The measured part of a drive: every call's latency (seconds), its wall time, and the meter's readings
-    just before its first call and just after its last (so that connecting, creating the trials and the
-    warm-up cohorts fall outside them)."""
+    """The measured part of a drive: every call's latency (seconds), how late each paced call was sent, its
+    wall time, and the meter's readings just before its first call and just after its last (so that
+    connecting, creating the trials and the warm-up cohorts fall outside them)."""
 
     latencies: list[float]
+    lateness: list[float]
     seconds: float
     before: Any
     after: Any
@@ -109,6 +114,7 @@ async def drive(address: str, clients: int, cohorts: int, rate: float | None, ta
     await asyncio.gather(*(writer.open() for writer in writers))
     for writer in writers:
         writer.latencies.clear()
+        writer.lateness.clear()
         writer.tag = tag
     interval = None if rate is None else clients / rate
     before = meter()
@@ -118,7 +124,8 @@ async def drive(address: str, clients: int, cohorts: int, rate: float | None, ta
     seconds = time.perf_counter() - began
     after = meter()
     await asyncio.gather(*(writer.close() for writer in writers))
-    return Measured([latency for writer in writers for latency in writer.latencies], seconds, before, after)
+    return Measured([latency for writer in writers for latency in writer.latencies],
+                    [late for writer in writers for late in writer.lateness], seconds, before, after)
 
 
 async def one_cohort(address: str) -> tuple[tpb.RecordOutcomesRequest, tpb.RecordOutcomesResponse]:

@@ -17,7 +17,8 @@ loopback, a throw-away data dir, the audit log on as always) and measures:
   ``PACED_CLIENTS`` clients together send that many decisions per second on a fixed schedule
   (open loop), and each latency is counted
   from the moment the call was due, not from when a late client got round to sending it, so
-  queueing is not hidden (no coordinated omission);
+  queueing is not hidden (no coordinated omission); how late the generator itself sent the calls
+  (``sent_late_*``) is reported too, as that share of the latencies is its own;
 * ``p99_bound``: the highest offered rate at which the paced p99 stays under the target (and the
   rate is served), found by halving the interval between the highest paced rate known to meet it and
   the lowest known to miss it (the paced runs above give the first bounds) ``P99_SEARCH_STEPS``
@@ -158,12 +159,23 @@ def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: flo
         "offered_per_second": rate, "decisions": len(latencies),
         "decisions_per_second": len(latencies) / seconds,
         "p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99), "max_ms": latencies[-1],
+        **lateness_view(measured.lateness),
         "patients_per_trial": COHORT_SIZE * (WARMUP_COHORTS + cohorts),
         "server_cpu_ms_per_decision": (None if server_before is None or server_after is None
                                        else (server_after - server_before) * 1000 / len(latencies)),
         "load_generator_cpu_ms_per_decision": (client_after - client_before) * 1000 / len(latencies),
         **server_view(server.log_path, tag),
     }
+
+
+def lateness_view(lateness_s: list[float]) -> dict[str, float]:
+    """p50/p99 of how late the load generator sent its paced calls (ms; none for a closed loop). A paced
+    latency counts from when its call was due, so this part of it is the generator's, not the service's
+    (asyncio wakes a sleeping task on whole-millisecond timeouts)."""
+    if not lateness_s:
+        return {}
+    late = sorted(s * 1000 for s in lateness_s)
+    return {"sent_late_p50_ms": percentile(late, 0.50), "sent_late_p99_ms": percentile(late, 0.99)}
 
 
 def paced(server: ServerProcess, rate: float) -> dict[str, Any]:
