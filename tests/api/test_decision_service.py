@@ -17,7 +17,8 @@ CRM = {"stage": "crm", "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55], "target": 0.2
        "scale": 1.1575836902790226}
 
 
-def evaluate(client: DoseFindingClient, stages: list[dict], outcomes: str | list, **extra) -> dpb.EvaluateDesignResponse:
+def evaluate(client: DoseFindingClient, stages: list[dict], outcomes: str | list,
+             **extra) -> dpb.EvaluateDesignResponse:
     if isinstance(outcomes, str):
         source = outcomes_pb2.Outcomes(outcome_string=outcomes)
     else:

@@ -241,7 +241,8 @@ def test_select_mtd_comb_refuses_more_rows_than_columns() -> None:
 
 # next_comb tie breaking ------------------------------------------------------------
 
-TIED: dict[str, Any] = {"target": 0.3, "npts": [[3, 0, 0], [0, 0, 0]], "ntox": [[0, 0, 0], [0, 0, 0]], "dose_curr": [1, 1]}
+TIED: dict[str, Any] = {"target": 0.3, "npts": [[3, 0, 0], [0, 0, 0]], "ntox": [[0, 0, 0], [0, 0, 0]],
+                        "dose_curr": [1, 1]}
 
 
 def test_next_comb_tie_is_deterministic_for_a_seed() -> None:

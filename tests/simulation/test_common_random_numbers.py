@@ -30,8 +30,8 @@ def test_uniforms_do_not_depend_on_chunks_or_capacity() -> None:
 
 def test_identical_designs_on_one_seed_give_identical_trials() -> None:
     stages = [CRM, {"stage": "stop_at_n", "n": 15}]
-    result = final(simulate_designs([build_design(stages), build_design(stages)], [Scenario((0.05, 0.1, 0.3, 0.5, 0.6))],
-                                    TrialSettings(), 200, 77))
+    result = final(simulate_designs([build_design(stages), build_design(stages)],
+                                    [Scenario((0.05, 0.1, 0.3, 0.5, 0.6))], TrialSettings(), 200, 77))
     first, second = result.pairs
     assert same_trials(first.trials, second.trials)
     assert first.summary == second.summary
@@ -39,7 +39,8 @@ def test_identical_designs_on_one_seed_give_identical_trials() -> None:
 
 def test_different_designs_see_the_same_patients() -> None:
     """Both designs treat their first cohort at dose 1, so its toxicities agree trial by trial."""
-    designs = [build_design([CRM, {"stage": "stop_at_n", "n": 3}]), build_design([BOIN, {"stage": "stop_at_n", "n": 3}])]
+    designs = [build_design([CRM, {"stage": "stop_at_n", "n": 3}]),
+               build_design([BOIN, {"stage": "stop_at_n", "n": 3}])]
     result = final(simulate_designs(designs, [Scenario((0.3, 0.4, 0.5, 0.6, 0.7))], TrialSettings(), 500, 5))
     crm, boin = (pair.trials for pair in result.pairs)
     assert np.array_equal(crm.tox_at, boin.tox_at) and crm.tox_at.sum() > 50

@@ -123,8 +123,9 @@ def test_conduct_problems_name_their_fields() -> None:
         ExpansionCohort(ExpansionPlan((1, 2), ("x", "y")), 10, (0.9,))
     assert raised.value.violations[0].field == "stratum_probabilities"
     with pytest.raises(InputError) as raised:
+        arm_beyond_the_doses = Conduct(expansion=ExpansionCohort(ExpansionPlan((5, 6)), 9))
         final(simulate_designs([design("crm")], [Scenario((0.1, 0.2, 0.3, 0.4, 0.5))], TrialSettings(), 10, 1,
-                               conducts=[ESCALATION_ONLY, Conduct(expansion=ExpansionCohort(ExpansionPlan((5, 6)), 9))]))
+                               conducts=[ESCALATION_ONLY, arm_beyond_the_doses]))
     assert raised.value.violations[0].field == "conducts[1].expansion.arms"
     with pytest.raises(InputError) as raised:
         final(simulate_designs([design("crm")], [Scenario((0.1, 0.2, 0.3, 0.4, 0.5))], TrialSettings(), 10, 1,

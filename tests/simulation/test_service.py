@@ -84,14 +84,16 @@ def test_progress_then_the_result(client: DoseFindingClient) -> None:
 
 def test_refusals_name_the_field(client: DoseFindingClient) -> None:
     bad_design = spb.SimulateTrialsRequest(
-        designs=[design_from_stages([CRM]), design_from_stages([{"stage": "crm", "skeleton": [0.1, 0.2], "target": 2}])],
+        designs=[design_from_stages([CRM]),
+                 design_from_stages([{"stage": "crm", "skeleton": [0.1, 0.2], "target": 2}])],
         scenarios=[spb.SimulationScenario(true_prob_tox=[0.1, 0.2])], num_trials=10)
     with pytest.raises(ServiceError) as caught:
         stream(client, bad_design)
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.violations[0].field == "designs[1].stages[0].crm.target"
-    bad_scenario = spb.SimulateTrialsRequest(designs=[design_from_stages([BOIN])], num_trials=10,
-                                             scenarios=[spb.SimulationScenario(true_prob_tox=[0.1, 1.5, 0.2, 0.3, 0.4])])
+    bad_scenario = spb.SimulateTrialsRequest(
+        designs=[design_from_stages([BOIN])], num_trials=10,
+        scenarios=[spb.SimulationScenario(true_prob_tox=[0.1, 1.5, 0.2, 0.3, 0.4])])
     with pytest.raises(ServiceError) as caught:
         stream(client, bad_scenario)
     assert caught.value.violations[0].field == "scenarios[0].true_prob_tox[1]"

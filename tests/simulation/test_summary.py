@@ -37,7 +37,8 @@ def table(recommended: list[int], n_at: list[list[int]], reasons: list[StopReaso
 
 def test_operating_characteristics() -> None:
     stop = StopReason("stop_at_n", 1)
-    trials = table([2, 3, 0, 2], [[3, 6, 0], [3, 3, 6], [3, 0, 0], [6, 6, 0]], [stop, stop, StopReason("boin", 0), stop])
+    trials = table([2, 3, 0, 2], [[3, 6, 0], [3, 3, 6], [3, 0, 0], [6, 6, 0]],
+                   [stop, stop, StopReason("boin", 0), stop])
     # doses 2 and 3 are equally close to the target (0.25 - 0.2 = 0.3 - 0.25 up to rounding)
     summary = summarise(trials, Scenario((0.1, 0.2, 0.3)), target=0.25)
     assert summary.correct_doses == (2, 3)
