@@ -195,10 +195,10 @@ def p99_bound(server: ServerProcess, measured: list[dict[str, Any]]) -> dict[str
     bound it to, by bisection; the probes' rates and p99s come with it."""
     meeting = [row["offered_per_second"] for row in measured if meets_p99_target(row)]
     missing = [row["offered_per_second"] for row in measured if not meets_p99_target(row)]
-    highest_meeting, lowest_missing = max(meeting, default=0.0), min(missing, default=float("inf"))
+    highest_meeting, lowest_missing = max(meeting, default=0.0), min(missing, default=math.inf)
     probes = []
     for _ in range(P99_SEARCH_STEPS):
-        if lowest_missing == float("inf") or lowest_missing - highest_meeting <= P99_SEARCH_GRAIN:
+        if lowest_missing == math.inf or lowest_missing - highest_meeting <= P99_SEARCH_GRAIN:
             break
         middle = (highest_meeting + lowest_missing) / 2
         rate = max(P99_SEARCH_GRAIN, round(middle / P99_SEARCH_GRAIN) * P99_SEARCH_GRAIN)
@@ -210,7 +210,7 @@ def p99_bound(server: ServerProcess, measured: list[dict[str, Any]]) -> dict[str
             lowest_missing = rate
     return {"benchmark": "p99_bound", "p99_target_ms": P99_TARGET_MS,
             "highest_rate_meeting_p99_target": highest_meeting,
-            "lowest_rate_missing_p99_target": lowest_missing if lowest_missing != float("inf") else None,
+            "lowest_rate_missing_p99_target": lowest_missing if lowest_missing != math.inf else None,
             "share_of_rate_target": highest_meeting / RATE_TARGET, "probes_rate_and_p99_ms": probes}
 
 
