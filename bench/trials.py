@@ -55,7 +55,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from dosefinding.v1 import decision_service_pb2, outcomes_pb2
 from dosefinding_client import DoseFindingClient, design_from_stages
@@ -133,10 +133,14 @@ def server_view(log_path: Path, tag: str) -> dict[str, float]:
     """p50 and p99 of the latency and of the audit-commit wait inside the server, over the calls whose request
     ids start with ``tag`` (from the server's ``rpc`` log events)."""
     ours = [event for event in rpc_events(log_path) if str(event.get("request_id", "")).startswith(tag + "-")]
-    inside = sorted(event["latency_ms"] for event in ours)
-    audit = sorted(event.get("audit_ms") or 0.0 for event in ours)
-    return {"server_p50_ms": percentile(inside, 0.50), "server_p99_ms": percentile(inside, 0.99),
-            "audit_wait_p50_ms": percentile(audit, 0.50), "audit_wait_p99_ms": percentile(audit, 0.99)}
+    return {**p50_p99("server_", (event["latency_ms"] for event in ours)),
+            **p50_p99("audit_wait_", (event.get("audit_ms") or 0.0 for event in ours))}
+
+
+def p50_p99(prefix: str, values_ms: Iterable[float]) -> dict[str, float]:
+    """``{prefix}p50_ms`` and ``{prefix}p99_ms`` of ``values_ms``."""
+    ordered = sorted(values_ms)
+    return {f"{prefix}p50_ms": percentile(ordered, 0.50), f"{prefix}p99_ms": percentile(ordered, 0.99)}
 
 
 def cpu_now(server: ServerProcess) -> tuple[float | None, float]:
@@ -158,7 +162,7 @@ def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: flo
         "benchmark": "record_outcomes" if rate is None else "paced", "clients": clients,
         "offered_per_second": rate, "decisions": len(latencies),
         "decisions_per_second": len(latencies) / seconds,
-        "p50_ms": percentile(latencies, 0.50), "p99_ms": percentile(latencies, 0.99), "max_ms": latencies[-1],
+        **p50_p99("", latencies), "max_ms": latencies[-1],
         **lateness_view(measured.lateness),
         "patients_per_trial": COHORT_SIZE * (WARMUP_COHORTS + cohorts),
         "server_cpu_ms_per_decision": (None if server_before is None or server_after is None
@@ -172,10 +176,7 @@ def lateness_view(lateness_s: list[float]) -> dict[str, float]:
     """p50/p99 of how late the load generator sent its paced calls (ms; none for a closed loop). A paced
     latency counts from when its call was due, so this part of it is the generator's, not the service's
     (asyncio wakes a sleeping task on whole-millisecond timeouts)."""
-    if not lateness_s:
-        return {}
-    late = sorted(s * 1000 for s in lateness_s)
-    return {"sent_late_p50_ms": percentile(late, 0.50), "sent_late_p99_ms": percentile(late, 0.99)}
+    return p50_p99("sent_late_", (s * 1000 for s in lateness_s)) if lateness_s else {}
 
 
 def paced(server: ServerProcess, rate: float) -> dict[str, Any]:
