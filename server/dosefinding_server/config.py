@@ -55,6 +55,9 @@ class Config:
     probe_listen: str | None = None
     max_workers: int = 16
     workers: int = 1
+    #: bind each serving process to a CPU of its own (Linux; see :mod:`.affinity`): for a host given over
+    #: to the service, with ``workers`` at most its CPUs
+    pin_cpus: bool = False
     #: seconds after which a client connection is asked to reconnect (gRPC's max connection age; calls in
     #: flight finish first); 0 keeps connections for ever. With several processes, where the kernel put a
     #: connection (at random) then does not last: an unlucky spread of a few busy clients evens out.
@@ -155,6 +158,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                              "callers there still need credentials for anything but health")
     parser.add_argument("--workers", type=int,
                         help="server processes sharing the port and the store (default 1; one per core for throughput)")
+    parser.add_argument("--pin-cpus", dest="pin_cpus", action="store_true", default=None,
+                        help="bind each server process to a CPU of its own (Linux; a host given over to the service)")
     parser.add_argument("--max-connection-age", dest="max_connection_age", type=float,
                         help="seconds before a client connection is asked to reconnect (default 300; 0: never)")
     parser.add_argument("--log-level", dest="log_level")

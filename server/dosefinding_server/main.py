@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 from cryptography.hazmat.primitives import serialization
 
+from .affinity import cpu_plan, pin_this_process
 from .api.server import KEY_ARCHIVE_DIR, build_server, rotate_signing_key
 from .audit.errors import AuditError
 from .audit.signing import generate_private_key, key_id, save_private_key
@@ -91,6 +92,11 @@ def serve(config: Config, ready_file: str | None) -> int:
               file=sys.stderr)
         return 2
     try:
+        cpus = cpu_plan(config.workers) if config.pin_cpus else None
+    except ConfigError as error:
+        print(f"dosefinding-server: {error}", file=sys.stderr)
+        return 2
+    try:
         running = build_server(config)
     except (AuditError, StorageError, OSError, ValueError, ProcessFailed) as error:
         print(f"dosefinding-server: {error}", file=sys.stderr)
@@ -101,16 +107,18 @@ def serve(config: Config, ready_file: str | None) -> int:
         probe = f"{config.probe_listen.rsplit(':', 1)[0]}:{running.probe_port}" if config.probe_listen else None
         try:
             workers = start_workers(replace(config, listen=address, probe_listen=probe), running.worker_appends,
-                                    running.audit.public_key)
+                                    running.audit.public_key, cpus[1:] if cpus else None)
         except ProcessFailed as error:
             print(f"dosefinding-server: {error}", file=sys.stderr)
             running.stop(0.0)
             return 1
+    if cpus:
+        pin_this_process(cpus[0])
     if config.insecure:
         log.warning("insecure_mode", address=address,
                     detail="INSECURE: plaintext on loopback; without configured identities every caller is admin")
     log.info("serving", address=address, engine_version=ENGINE_VERSION, data_dir=config.data_dir,
-             processes=config.workers)
+             processes=config.workers, cpus=cpus)
     if ready_file:  # written aside and renamed: whoever sees the file sees all of it
         staging = Path(ready_file).with_name(Path(ready_file).name + ".partial")
         staging.write_text(json.dumps({"address": address}))

@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .affinity import pin_this_process
 from .api.server import build_worker
 from .audit.signing import public_key_from_raw, raw_public_key
 from .config import Config
@@ -24,13 +25,15 @@ log = structlog.get_logger("dosefinding.server")
 
 
 def start_workers(config: Config, appends: list[list[Connection]], public_key: Ed25519PublicKey,
-                  timeout: float = 60.0) -> Children:
+                  cpus: list[int] | None = None, timeout: float = 60.0) -> Children:
     """A worker per list of ``appends`` pipes (to the audit writer), serving ``config.listen`` (an address
-    with its port already bound by the primary) and showing ``public_key`` as the log's signing key; returns
-    once every worker serves. The pipes are closed here, the workers hold them now."""
+    with its port already bound by the primary) and showing ``public_key`` as the log's signing key, each
+    bound to its CPU in ``cpus`` if given; returns once every worker serves. The pipes are closed here, the
+    workers hold them now."""
     raw_key = raw_public_key(public_key)
     try:
-        return start_children([(f"dosefinding-worker-{index + 1}", _serve, (config, pipes, raw_key))
+        return start_children([(f"dosefinding-worker-{index + 1}", _serve,
+                                (config, pipes, raw_key, cpus[index] if cpus else None))
                                for index, pipes in enumerate(appends)], config.log_level, timeout)
     finally:
         for pipes in appends:
@@ -38,7 +41,9 @@ def start_workers(config: Config, appends: list[list[Connection]], public_key: E
                 pipe.close()
 
 
-def _serve(config: Config, appends: list[Connection], raw_key: bytes) -> Started:
+def _serve(config: Config, appends: list[Connection], raw_key: bytes, cpu: int | None) -> Started:
+    if cpu is not None:
+        pin_this_process(cpu)
     running = build_worker(config, appends, public_key_from_raw(raw_key))
-    log.info("worker_started", address=config.listen)
+    log.info("worker_started", address=config.listen, cpu=cpu)
     return Started(lambda: running.stop(5.0))

@@ -27,6 +27,9 @@ def test_each_source_overrides_the_one_before(tmp_path: Path) -> None:
     file.write_text("max_connection_age = 30\n")
     assert load(parse(), {"DOSEFINDING_CONFIG": str(file)}).max_connection_age == 30.0
     assert load(parse("--max-connection-age", "0"), {"DOSEFINDING_CONFIG": str(file)}).max_connection_age == 0.0
+    assert not load(parse(), {}).pin_cpus, "processes run on any CPU unless asked"
+    assert load(parse(), {"DOSEFINDING_PIN_CPUS": "yes"}).pin_cpus
+    assert load(parse("--pin-cpus"), {"DOSEFINDING_PIN_CPUS": "false"}).pin_cpus
 
 
 @pytest.mark.parametrize(("flags", "environment", "words"), [
