@@ -1,7 +1,8 @@
 """Trials as a service under load: durable decisions per second and RecordOutcomes latency over loopback.
 
-``run()`` starts ``dosefinding-server --workers 2`` (two processes, one per core, plaintext on
-loopback, a throw-away data dir, the audit log on as always) and measures:
+``run()`` starts ``dosefinding-server --workers 2 --pin-cpus`` (two serving processes, each bound to a
+core of its own, as deployed on a host given over to the service; plaintext on loopback, a throw-away
+data dir, the audit log on as always) and measures:
 
 * ``record_outcomes``: ``clients`` systems (asyncio tasks of one load generator, see
   :mod:`.trial_load`), each with its own connection and its own trial with a CRM
@@ -70,6 +71,8 @@ CLIENTS = 8
 COHORTS = 60
 CLOSED_LOOP_RUNS = 3
 SERVER_PROCESSES = 2
+#: each serving process bound to a core of its own (``--pin-cpus``)
+PIN_CPUS = True
 PACED_CLIENTS = 40
 PACED_SECONDS = 5.0
 #: the fewest decisions a paced run measures, however low its rate: a p99 needs a few hundred samples
@@ -113,12 +116,14 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(data_dir: Path, processes: int = SERVER_PROCESSES) -> Iterator[ServerProcess]:
+def server_process(data_dir: Path, processes: int = SERVER_PROCESSES, pin_cpus: bool = PIN_CPUS
+                   ) -> Iterator[ServerProcess]:
     """``dosefinding-server`` on a free loopback port with ``data_dir``; yields it once it serves."""
     ready = data_dir.parent / "ready.json"
     log_path = data_dir.parent / "server.log"
     with open(log_path, "wb") as log:
-        process = launch(data_dir, ready, log, "--log-level", "info", "--workers", str(processes))
+        process = launch(data_dir, ready, log, "--log-level", "info", "--workers", str(processes),
+                         *(["--pin-cpus"] if pin_cpus else []))
     try:
         yield ServerProcess(wait_until_serving(process, ready, log_path), process.pid, log_path)
     finally:
@@ -322,7 +327,7 @@ def run(clients: int = CLIENTS, cohorts: int = COHORTS) -> list[dict[str, Any]]:
             serial = record_outcomes(server, 1, cohorts)
             share = audit_share(server.address)
         sync = disk_sync(Path(scratch))
-    machine = {"cpus": os.cpu_count(), "server_processes": SERVER_PROCESSES}
+    machine = {"cpus": os.cpu_count(), "server_processes": SERVER_PROCESSES, "pin_cpus": PIN_CPUS}
     return [concurrent, *paced_rows, bound, serial, share | machine, sync]
 
 
