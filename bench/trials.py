@@ -116,14 +116,13 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(data_dir: Path, processes: int = SERVER_PROCESSES, pin_cpus: bool = PIN_CPUS
-                   ) -> Iterator[ServerProcess]:
+def server_process(data_dir: Path, processes: int = SERVER_PROCESSES) -> Iterator[ServerProcess]:
     """``dosefinding-server`` on a free loopback port with ``data_dir``; yields it once it serves."""
     ready = data_dir.parent / "ready.json"
     log_path = data_dir.parent / "server.log"
     with open(log_path, "wb") as log:
         process = launch(data_dir, ready, log, "--log-level", "info", "--workers", str(processes),
-                         *(["--pin-cpus"] if pin_cpus else []))
+                         *(["--pin-cpus"] if PIN_CPUS else []))
     try:
         yield ServerProcess(wait_until_serving(process, ready, log_path), process.pid, log_path)
     finally:
