@@ -11,7 +11,7 @@ import pytest
 
 from dosefinding_server.affinity import cpu_plan
 from dosefinding_server.config import ConfigError
-from validation.server_process import server_command
+from validation.server_process import launch
 
 from .support import OPEN_ENDED, cohort, connect, create, record_as_recommended
 from .test_process import log_records, server_process
@@ -38,11 +38,13 @@ def test_more_processes_than_cpus_are_refused_by_name() -> None:
 
 
 def test_the_command_refuses_more_workers_than_cpus_before_starting_anything(tmp_path: Path) -> None:
-    command = server_command() + ["--listen", "127.0.0.1:0", "--insecure", "--data-dir", str(tmp_path / "data"),
-                                  "--workers", str(len(ALLOWED) + 1), "--pin-cpus"]
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert finished.returncode == 2
-    assert "pin_cpus" in finished.stderr and "CPUs to bind them to" in finished.stderr
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = launch(tmp_path / "data", tmp_path / "ready.json", log, "--workers", str(len(ALLOWED) + 1),
+                         "--pin-cpus")
+    assert process.wait(timeout=60) == 2
+    output = log_path.read_text()
+    assert "pin_cpus" in output and "CPUs to bind them to" in output
     assert not (tmp_path / "data").exists(), "refused before the data directory was touched"
 
 
