@@ -36,7 +36,9 @@ data dir, the audit log on as always) and measures:
 Every row of the first three kinds also gives the server's own view of its calls, from the ``rpc`` events
 of its log (the server logs at ``info``, as deployed): the latency inside the server and, within it, the
 wait for the durable audit commit (``audit_ms``), p50 and p99. The rest of a client's latency is gRPC,
-loopback and the load generator.
+loopback and the load generator. They also say how busy the whole machine was over the measured calls and
+how much of it the hypervisor took (``host_busy_share``, ``host_steal_share``, see :mod:`.host`): on a
+shared virtual machine those move the figures more than most changes to the service do.
 
 Targets (a 2-core machine, the load generator on it too): over 500 durable decisions per second
 (``record_outcomes``), and p99 under 10 ms at that rate (``paced``).
@@ -62,7 +64,7 @@ from dosefinding.v1 import decision_service_pb2, outcomes_pb2
 from dosefinding_client import DoseFindingClient, design_from_stages
 from validation.server_process import launch, wait_until_serving
 
-from . import trial_load
+from . import host, trial_load
 from .quantiles import percentile
 from .server_log import rpc_events
 from .trial_load import COHORT_SIZE, CRM, WARMUP_COHORTS
@@ -147,20 +149,22 @@ def p50_p99(prefix: str, values_ms: Iterable[float]) -> dict[str, float]:
     return {f"{prefix}p50_ms": percentile(ordered, 0.50), f"{prefix}p99_ms": percentile(ordered, 0.99)}
 
 
-def cpu_now(server: ServerProcess) -> tuple[float | None, float]:
-    """The CPU seconds used so far by the server's processes and by this load generator."""
-    return server.cpu_seconds(), time.process_time()
+def cpu_now(server: ServerProcess) -> tuple[float | None, float, host.CpuTimes | None]:
+    """The CPU seconds used so far by the server's processes and by this load generator, and the machine's
+    CPU times."""
+    return server.cpu_seconds(), time.process_time(), host.read()
 
 
 def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: float | None = None
                     ) -> dict[str, Any]:
     """``clients`` concurrent systems, ``cohorts`` RecordOutcomes each, back to back or together at
-    ``rate`` per second; rate, latency (the client's and the server's own), and the CPU of the server and
-    of the load generator over the measured calls alone (connecting, creating the trials and their warm-up
-    cohorts cost CPU too, but are not decisions of the run)."""
+    ``rate`` per second; rate, latency (the client's and the server's own), and the CPU of the server, of
+    the load generator and of the machine over the measured calls alone (connecting, creating the trials
+    and their warm-up cohorts cost CPU too, but are not decisions of the run)."""
     tag = f"bench-{uuid.uuid4().hex[:12]}"
     measured = asyncio.run(trial_load.drive(server.address, clients, cohorts, rate, tag, lambda: cpu_now(server)))
-    (server_before, client_before), (server_after, client_after) = measured.before, measured.after
+    (server_before, client_before, host_before), (server_after, client_after, host_after) = \
+        measured.before, measured.after
     latencies, seconds = sorted(s * 1000 for s in measured.latencies), measured.seconds
     return {
         "benchmark": "record_outcomes" if rate is None else "paced", "clients": clients,
@@ -172,6 +176,7 @@ def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: flo
         "server_cpu_ms_per_decision": (None if server_before is None or server_after is None
                                        else (server_after - server_before) * 1000 / len(latencies)),
         "load_generator_cpu_ms_per_decision": (client_after - client_before) * 1000 / len(latencies),
+        **host.shares(host_before, host_after),
         **server_view(server.log_path, tag),
     }
 
