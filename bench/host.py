@@ -1,12 +1,13 @@
 """How busy the whole machine was during a measured run, and how much of it the hypervisor took.
 
 A benchmark's figures on a shared virtual machine move with its neighbours: the same build has given
-0.85x and 1.3x the rate target on different hours of one day. Two shares, read from the kernel's
-``/proc/stat`` around each run, let a reader tell a slower build from a busier host:
+0.85x and 1.3x the rate target on different hours of one day. Two percentages of all CPU time (every
+core), read from the kernel's ``/proc/stat`` around each run, let a reader tell a slower build from a
+busier host:
 
-* ``host_busy_share``: the share of all CPU time (every core) spent not idle; what the server and the
-  load generator left free;
-* ``host_steal_share``: the share the hypervisor gave to other guests while this one wanted to run
+* ``host_busy_percent``: the time spent not idle (100 less what the server and the load generator left
+  free);
+* ``host_steal_percent``: the time the hypervisor gave to other guests while this one wanted to run
   (``steal``, see proc(5)); high steal means the run measured the neighbours as much as the service.
 """
 
@@ -52,11 +53,12 @@ def read() -> CpuTimes | None:
         return None
 
 
-def shares(before: CpuTimes | None, after: CpuTimes | None) -> dict[str, float | None]:
-    """``host_busy_share`` and ``host_steal_share`` between two readings (None where either is missing or no
-    time passed)."""
+def percentages(before: CpuTimes | None, after: CpuTimes | None) -> dict[str, float | None]:
+    """``host_busy_percent`` and ``host_steal_percent`` between two readings (None where either is missing or
+    no time passed)."""
     if before is None or after is None or after.total <= before.total:
-        return {"host_busy_share": None, "host_steal_share": None}
+        return {"host_busy_percent": None, "host_steal_percent": None}
     elapsed = after.total - before.total
     idle = (after.idle - before.idle) + (after.iowait - before.iowait)
-    return {"host_busy_share": 1.0 - idle / elapsed, "host_steal_share": (after.steal - before.steal) / elapsed}
+    return {"host_busy_percent": 100.0 * (1.0 - idle / elapsed),
+            "host_steal_percent": 100.0 * (after.steal - before.steal) / elapsed}

@@ -37,7 +37,7 @@ Every row of the first three kinds also gives the server's own view of its calls
 of its log (the server logs at ``info``, as deployed): the latency inside the server and, within it, the
 wait for the durable audit commit (``audit_ms``), p50 and p99. The rest of a client's latency is gRPC,
 loopback and the load generator. They also say how busy the whole machine was over the measured calls and
-how much of it the hypervisor took (``host_busy_share``, ``host_steal_share``, see :mod:`.host`): on a
+how much of it the hypervisor took (``host_busy_percent``, ``host_steal_percent``, see :mod:`.host`): on a
 shared virtual machine those move the figures more than most changes to the service do.
 
 Targets (a 2-core machine, the load generator on it too): over 500 durable decisions per second
@@ -176,7 +176,7 @@ def record_outcomes(server: ServerProcess, clients: int, cohorts: int, rate: flo
         "server_cpu_ms_per_decision": (None if server_before is None or server_after is None
                                        else (server_after - server_before) * 1000 / len(latencies)),
         "load_generator_cpu_ms_per_decision": (client_after - client_before) * 1000 / len(latencies),
-        **host.shares(host_before, host_after),
+        **host.percentages(host_before, host_after),
         **server_view(server.log_path, tag),
     }
 
