@@ -36,7 +36,7 @@ class CpuTimes:
 def parse(stat_text: str) -> CpuTimes:
     """The aggregate ``cpu`` line of ``/proc/stat`` text; ``ValueError`` if it has none or too few columns."""
     for line in stat_text.splitlines():
-        name, *values = line.split()
+        name, *values = line.split() or [""]
         if name == "cpu":
             if len(values) < len(COLUMNS):
                 raise ValueError(f"/proc/stat's cpu line has {len(values)} columns, fewer than {len(COLUMNS)}")

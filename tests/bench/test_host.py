@@ -26,7 +26,7 @@ def test_a_missing_reading_or_no_time_passed_gives_no_percentages() -> None:
     assert host.percentages(reading, reading) == empty
 
 
-@pytest.mark.parametrize("text", ["", "intr 1 2 3\n", "cpu  1 2 3 4\n"])
+@pytest.mark.parametrize("text", ["", "intr 1 2 3\n", "\nintr 1 2 3\n", "cpu  1 2 3 4\n"])
 def test_text_without_a_whole_aggregate_cpu_line_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="cpu line"):
         host.parse(text)
