@@ -110,7 +110,9 @@ def test_unknown_trial_is_not_found(client: DoseFindingClient) -> None:
                  lambda: record(client, missing, 1, cohort("x", [False])),
                  lambda: client.call(client.trials.CloseTrial, tpb.CloseTrialRequest(
                      trial_id=missing.trial_id, expected_version=1, idempotency_key=key(), reason="r"))):
-        assert refused(call).code == grpc.StatusCode.NOT_FOUND
+        error = refused(call)
+        assert error.code == grpc.StatusCode.NOT_FOUND
+        assert error.message == "no trial 'trial-does-not-exist'", "the servicer's message, as text"
 
 
 def test_get_decision_passes_quantiles_and_thresholds(client: DoseFindingClient) -> None:

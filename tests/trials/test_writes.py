@@ -18,6 +18,7 @@ from dosefinding_server.storage import Migration
 from dosefinding_server.storage.sqlite import Database
 from dosefinding_server.trials import store
 
+from ..audit_service.support import export_jsonl
 from .support import (LIFECYCLE, OPEN_ENDED, Writer, cohort, connect, create, decision_now, design, evaluate, history,
                       invalid, key, record, record_as_recommended, refused, same_decision)
 
@@ -93,7 +94,10 @@ def test_a_stale_version_is_aborted(client: DoseFindingClient) -> None:
     trial = create(client).trial
     record(client, trial, 1, cohort("s1", [False, False, False]))
     error = refused(record, client, trial, 1, cohort("s2", [False]))  # still says version 1
-    assert error.code == grpc.StatusCode.ABORTED and "version 2" in error.message
+    assert error.code == grpc.StatusCode.ABORTED
+    assert error.message == f"trial {trial.trial_id} is at version 2, not 1: read it again and retry"
+    refusal = export_jsonl(client)[-1]
+    assert (refusal["status"], refusal["response"]["message"]) == ("ABORTED", error.message), "audited as answered"
     ahead = tpb.Trial(trial_id=trial.trial_id, version=7)
     assert refused(record, client, ahead, 1, cohort("s3", [False])).code == grpc.StatusCode.ABORTED
     assert [e.version for e in history(client, trial.trial_id).events] == [1, 2]

@@ -158,7 +158,7 @@ class CallInterceptor(grpc.ServerInterceptor):
                 log.exception("internal_error", request_id=call.request_id, method=call.method)
                 code = grpc.StatusCode.INTERNAL
                 context.set_details(f"internal error (request id {call.request_id})")
-            message = str(context.details() or code.name)
+            message = _text(context.details()) or code.name
             if audited:
                 self._audit_refusal(call, call.method, call.principal.name, code.name, message, request)
             raise Refused(code, message) from None
@@ -200,3 +200,9 @@ class CallInterceptor(grpc.ServerInterceptor):
             fields["audit_ms"] = audit_ms
         log.info("rpc", request_id=request_id, method=method, principal=principal, caller=context.peer(),
                  latency_ms=round((time.perf_counter() - started) * 1000, 3), outcome=outcome, **fields)
+
+
+def _text(details: str | bytes | None) -> str:
+    """A servicer's status message as text: gRPC's server context keeps what ``abort`` was given as UTF-8
+    bytes, which ``str()`` would show as a ``b'...'`` literal to the caller and in the audit record."""
+    return details.decode("utf-8", "replace") if isinstance(details, bytes) else details or ""
