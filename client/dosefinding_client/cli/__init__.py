@@ -20,10 +20,11 @@ from . import audit, calculations, simulation, trials
 
 Handler = Callable[[DoseFindingClient, argparse.Namespace], Message | str]
 COMMAND_GROUPS = (calculations, trials, audit, simulation)
+DESCRIPTION = "The dose-finding service from the command line: tables for people, --json for scripts."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dosefinding", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dosefinding", description=DESCRIPTION)
     parser.add_argument("--server", default=os.environ.get("DOSEFINDING_SERVER", "127.0.0.1:50051"),
                         help="HOST:PORT of the server (env DOSEFINDING_SERVER)")
     parser.add_argument("--json", action="store_true", help="print the response as JSON (proto JSON mapping)")

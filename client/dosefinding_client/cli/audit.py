@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     export.add_argument("--trial", help="only this trial's records")
     export.add_argument("--since", help="UTC time, ISO 8601 (inclusive)")
     export.add_argument("--until", help="UTC time, ISO 8601 (exclusive)")
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="JSON Lines (default) or CSV")
     export.add_argument("--out", help="file to write (default: standard output)")
     export.set_defaults(handler=export_records, render=str)
 

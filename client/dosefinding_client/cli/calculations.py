@@ -28,37 +28,44 @@ def register(commands: Any) -> None:
     evaluate.set_defaults(handler=evaluate_design, render=lambda r: render.decision(r.decision))
 
     bounds = commands.add_parser("boundaries", help="BOIN boundary table (BOIN::get.boundary)")
-    bounds.add_argument("--target", type=float, required=True)
-    bounds.add_argument("--ncohort", type=int, required=True)
-    bounds.add_argument("--cohortsize", type=int, required=True)
-    bounds.add_argument("--cutoff-eli", type=float)
-    bounds.add_argument("--p-saf", type=float)
-    bounds.add_argument("--p-tox", type=float)
-    bounds.add_argument("--extrasafe", action="store_true")
-    bounds.add_argument("--offset", type=float)
+    bounds.add_argument("--target", type=float, required=True, help="target toxicity probability")
+    bounds.add_argument("--ncohort", type=int, required=True, help="number of cohorts in the trial")
+    bounds.add_argument("--cohortsize", type=int, required=True, help="patients per cohort")
+    bounds.add_argument("--cutoff-eli", type=float,
+                        help="posterior probability of toxicity above target that eliminates a dose (default 0.95)")
+    bounds.add_argument("--p-saf", type=float,
+                        help="highest toxicity probability deemed sub-therapeutic (default 0.6 x target)")
+    bounds.add_argument("--p-tox", type=float,
+                        help="lowest toxicity probability deemed overly toxic (default 1.4 x target)")
+    bounds.add_argument("--extrasafe", action="store_true",
+                        help="add the stricter stopping rule at the lowest dose (cutoff-eli less offset)")
+    bounds.add_argument("--offset", type=float, help="how much stricter the extra-safe cutoff is (default 0.05)")
     bounds.set_defaults(handler=boundaries, render=render_boundaries)
 
     skeleton = commands.add_parser("skeleton", help="calibrate a CRM skeleton (dfcrm::getprior)")
-    skeleton.add_argument("--halfwidth", type=float, required=True)
-    skeleton.add_argument("--target", type=float, required=True)
+    skeleton.add_argument("--halfwidth", type=float, required=True,
+                          help="half-width of the indifference interval around the target")
+    skeleton.add_argument("--target", type=float, required=True, help="target toxicity probability")
     skeleton.add_argument("--nu", type=int, required=True, help="prior MTD level")
     skeleton.add_argument("--nlevel", type=int, required=True, help="number of dose levels")
-    skeleton.add_argument("--model", choices=["empiric", "logistic"], default="empiric")
-    skeleton.add_argument("--intcpt", type=float)
+    skeleton.add_argument("--model", choices=["empiric", "logistic"], default="empiric",
+                          help="the CRM's dose-toxicity model (default empiric)")
+    skeleton.add_argument("--intcpt", type=float, help="the logistic model's fixed intercept (default 3)")
     skeleton.set_defaults(handler=calibrate, render=lambda r: "skeleton: " + ", ".join(f"{p:.4f}" for p in r.skeleton))
 
     decisions = commands.add_parser("table", help="a protocol's decision table for any design")
-    decisions.add_argument("design")
+    decisions.add_argument("design", help="design file")
     decisions.add_argument("--dose", type=int, required=True, help="the current dose")
     decisions.add_argument("--max-n", type=int, default=12, help="patients at the dose (rows 1..N)")
     decisions.add_argument("--previous", default="", help="outcomes before the patients at the dose")
     decisions.set_defaults(handler=decision_table, render=render_decision_table)
 
     paths = commands.add_parser("paths", help="all dose paths for the next cohorts")
-    paths.add_argument("design")
-    paths.add_argument("cohort_sizes", type=int, nargs="+")
+    paths.add_argument("design", help="design file")
+    paths.add_argument("cohort_sizes", type=int, nargs="+", help="the size of each cohort to come, in order")
     paths.add_argument("--previous", default="", help="outcomes so far")
-    paths.add_argument("--next-dose", type=int)
+    paths.add_argument("--next-dose", type=int,
+                       help="the dose of the first cohort to come (default: what the design recommends now)")
     paths.set_defaults(handler=dose_paths, render=render_paths)
 
 

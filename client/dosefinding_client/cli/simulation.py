@@ -43,8 +43,8 @@ def register(commands: Any) -> None:
     simulate.add_argument("--compare", action="append", default=[], metavar="DESIGN",
                           help="another design file to simulate on the same patients (repeatable)")
     simulate.add_argument("--trials", type=int, default=1000, help="trials per design and scenario")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--cohort-size", type=int, default=3)
+    simulate.add_argument("--seed", type=int, default=1, help="the seed: the same seed, the same results (default 1)")
+    simulate.add_argument("--cohort-size", type=int, default=3, help="patients per cohort (default 3)")
     simulate.add_argument("--max-patients", type=int, help="the most escalation patients a trial may have")
     simulate.add_argument("--target", type=float, help="target toxicity (correct dose: the closest to it)")
     simulate.add_argument("--backfill-plan", metavar="PLAN", help='JSON file with "backfill" and/or "expansion" '

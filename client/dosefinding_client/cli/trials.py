@@ -26,6 +26,7 @@ from ..words import word_enum
 from . import render
 
 _LETTERS = {"N": (False, None), "T": (True, None), "E": (False, True), "B": (True, True)}
+TRIAL_ID = "the trial's id (as trial create printed it)"
 
 
 def register(commands: Any) -> None:
@@ -36,14 +37,15 @@ def register(commands: Any) -> None:
     create.add_argument("--protocol", required=True, help="protocol identifier")
     create.add_argument("--design", required=True, help="design file")
     create.add_argument("--dose-labels", help="comma-separated labels, one per dose")
-    create.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
+    create.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata stored with the trial (repeatable)")
     create.add_argument("--plan", help='JSON file with "backfill" and/or "expansion" plans (proto JSON mapping)')
     _write_options(create)
     create.set_defaults(handler=create_trial, render=lambda r: render_trial(r.trial))
 
     record = sub.add_parser("record", help="record a cohort's outcomes")
-    record.add_argument("trial_id")
-    record.add_argument("--dose", type=int, required=True)
+    record.add_argument("trial_id", help=TRIAL_ID)
+    record.add_argument("--dose", type=int, required=True, help="the dose the cohort was given (1-based level)")
     record.add_argument("--outcomes", required=True, help='one letter per patient: N, T (phase I/II also E, B)')
     record.add_argument("--patients", help="comma-separated patient ids (default P001, P002, ... in order)")
     record.add_argument("--deviation-reason", help="record a dose the design did not recommend, with this reason")
@@ -53,38 +55,40 @@ def register(commands: Any) -> None:
     record.set_defaults(handler=record_cohort, render=render_change)
 
     correct = sub.add_parser("correct", help="correct a patient's outcome (a new event; nothing is overwritten)")
-    correct.add_argument("trial_id")
-    correct.add_argument("--patient", required=True)
+    correct.add_argument("trial_id", help=TRIAL_ID)
+    correct.add_argument("--patient", required=True, help="the patient whose outcome is corrected")
     correct.add_argument("--outcome", required=True, choices=sorted(_LETTERS), help="the corrected outcome letter")
-    correct.add_argument("--reason", required=True)
+    correct.add_argument("--reason", required=True, help="why, for the audit trail")
     _write_options(correct)
     correct.set_defaults(handler=correct_outcome, render=render_change)
 
     assign = sub.add_parser("assign", help="assign a patient to backfill or randomised expansion (concealed until now)")
-    assign.add_argument("trial_id")
-    assign.add_argument("--patient", required=True)
-    assign.add_argument("--phase", required=True, choices=["backfill", "expansion"])
+    assign.add_argument("trial_id", help=TRIAL_ID)
+    assign.add_argument("--patient", required=True, help="the arriving patient's id")
+    assign.add_argument("--phase", required=True, choices=["backfill", "expansion"], help="where the patient goes")
     assign.add_argument("--stratum", help="expansion stratum (default: the plan's first)")
     _write_options(assign)
     assign.set_defaults(handler=assign_patient, render=render_assignment)
 
     decision = sub.add_parser("decision", help="the current decision with its trace")
-    decision.add_argument("trial_id")
-    decision.add_argument("--quantile", type=float, action="append", dest="quantiles")
-    decision.add_argument("--exceeds", type=float, action="append", dest="thresholds")
+    decision.add_argument("trial_id", help=TRIAL_ID)
+    decision.add_argument("--quantile", type=float, action="append", dest="quantiles",
+                          help="toxicity quantile to report (repeatable; default 0.05 and 0.95)")
+    decision.add_argument("--exceeds", type=float, action="append", dest="thresholds",
+                          help="report P(toxicity > T) (repeatable)")
     decision.set_defaults(handler=get_decision, render=render_decision)
 
     show = sub.add_parser("show", help="the trial and its full event history")
-    show.add_argument("trial_id")
+    show.add_argument("trial_id", help=TRIAL_ID)
     show.set_defaults(handler=show_trial, render=render_history)
 
     listing = sub.add_parser("list", help="trials, newest first")
-    listing.add_argument("--page-size", type=int, default=50)
+    listing.add_argument("--page-size", type=int, default=50, help="the most trials to show, newest first (1 to 500)")
     listing.set_defaults(handler=list_trials, render=render_list)
 
     close = sub.add_parser("close", help="close a trial with a reason")
-    close.add_argument("trial_id")
-    close.add_argument("--reason", required=True)
+    close.add_argument("trial_id", help=TRIAL_ID)
+    close.add_argument("--reason", required=True, help="why, for the audit trail")
     _write_options(close)
     close.set_defaults(handler=close_trial, render=lambda r: render_trial(r.trial))
 
