@@ -8,7 +8,6 @@ Design files may also use the proto's canonical JSON mapping
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -18,6 +17,7 @@ from google.protobuf.message import Message
 
 from dosefinding.v1 import design_pb2
 
+from .files import DESIGN_FILE, read_as, read_json
 from .words import word_enum
 
 
@@ -25,6 +25,13 @@ def _set_field(body: Message, key: str, value: Any, where: str) -> None:
     field = body.DESCRIPTOR.fields_by_name.get(key)
     if field is None:
         raise ValueError(f"{where}: {body.DESCRIPTOR.name} has no parameter {key!r}")
+    try:
+        _set_value(body, field, key, value)
+    except (TypeError, ValueError) as error:  # e.g. a word where a number belongs
+        raise ValueError(f"{where}.{key}: {value!r} does not fit ({error})") from None
+
+
+def _set_value(body: Message, field: FieldDescriptor, key: str, value: Any) -> None:
     if field.message_type is design_pb2.DoseRef.DESCRIPTOR:
         ref = getattr(body, key)
         if isinstance(value, str):
@@ -45,6 +52,8 @@ def design_from_stages(stages: Sequence[Mapping[str, Any]]) -> design_pb2.Design
     """A Design from a list of ``{"stage": kind, **parameters}``; ``ValueError`` on unknown names."""
     design = design_pb2.Design()
     for index, description in enumerate(stages):
+        if not isinstance(description, Mapping):
+            raise ValueError(f"stages[{index}]: expected an object with a \"stage\" kind, not {description!r}")
         params = dict(description)
         kind = params.pop("stage", None)
         where = f"stages[{index}]"
@@ -59,8 +68,15 @@ def design_from_stages(stages: Sequence[Mapping[str, Any]]) -> design_pb2.Design
 
 
 def load_design(path: str | Path) -> design_pb2.Design:
-    """Read a design file: a stage list, or the proto's canonical JSON (``{"stages": [...]}``)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a design file: a stage list, or the proto's canonical JSON (``{"stages": [...]}``); a file that is
+    neither raises :class:`~.files.InputFileError` naming it and the problem."""
+    data = read_json(path, DESIGN_FILE)
+    return read_as(lambda: _design(data), path, DESIGN_FILE)
+
+
+def _design(data: Any) -> design_pb2.Design:
     if isinstance(data, list):
         return design_from_stages(data)
-    return json_format.ParseDict(data, design_pb2.Design())
+    if isinstance(data, dict):
+        return json_format.ParseDict(data, design_pb2.Design())
+    raise ValueError(f'expected a list of stages or an object with "stages", not {data!r}')

@@ -7,7 +7,6 @@ it exits 1 and names the first bad record on any failure.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,6 +17,7 @@ from google.protobuf import json_format
 from dosefinding.v1 import audit_service_pb2 as pb
 
 from ..client import DoseFindingClient
+from ..files import CHECKPOINT_FILE, parse_message, read_as, read_json
 
 SIGNING_KEY_FILE = "audit-signing-key.pem"
 TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
@@ -82,7 +82,10 @@ def verify_offline(args: argparse.Namespace) -> str:
         keys = [load_private_key(data_dir / SIGNING_KEY_FILE).public_key()]
     keys += [load_pem_public_key(p.read_bytes()) for p in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
     trusted_path = Path(args.trusted_checkpoint) if args.trusted_checkpoint else data_dir / TRUSTED_CHECKPOINT_FILE
-    trusted = Checkpoint.from_json(json.loads(trusted_path.read_text())) if trusted_path.exists() else None
+    trusted = None
+    if trusted_path.exists():
+        record = read_json(trusted_path, CHECKPOINT_FILE)
+        trusted = read_as(lambda: Checkpoint.from_json(record), trusted_path, CHECKPOINT_FILE)
     report = verify_store(str(database), trusted, public_keys=keys)
     against = f" against the checkpoint in {trusted_path}" if trusted else " (no trusted checkpoint given)"
     if not report.ok:
@@ -98,7 +101,8 @@ def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> st
     assert client is not None
     request = pb.VerifyLogRequest()
     if args.trusted_checkpoint:
-        json_format.Parse(Path(args.trusted_checkpoint).read_text(), request.trusted_checkpoint)
+        parse_message(read_json(args.trusted_checkpoint, CHECKPOINT_FILE), request.trusted_checkpoint,
+                      args.trusted_checkpoint, CHECKPOINT_FILE)
     report = client.call(client.audit.VerifyLog, request)
     if not report.ok:
         where = f"first bad record: {report.first_bad_sequence}; " if report.HasField("first_bad_sequence") else ""

@@ -10,9 +10,7 @@ result and applies nothing twice.
 from __future__ import annotations
 
 import argparse
-import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
@@ -22,6 +20,7 @@ from dosefinding.v1 import trial_service_pb2 as pb
 
 from ..client import DoseFindingClient
 from ..designs import load_design
+from ..files import PLAN_FILE, read_as, read_json
 from ..words import word_enum
 from . import render
 
@@ -122,12 +121,19 @@ def create_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.Crea
         dose_labels=[s.strip() for s in args.dose_labels.split(",")] if args.dose_labels else [],
         idempotency_key=_key(args))
     if args.plan:
-        plan = json.loads(Path(args.plan).read_text(encoding="utf-8"))
-        unknown = sorted(set(plan) - {"backfill", "expansion"})
-        if unknown:
-            raise ValueError(f"{args.plan}: unknown plan {unknown[0]!r}; expected backfill and/or expansion")
-        json_format.ParseDict(plan, request)
+        plan = read_json(args.plan, PLAN_FILE)
+        read_as(lambda: _with_plans(plan, request), args.plan, PLAN_FILE)
     return client.call(client.trials.CreateTrial, request)
+
+
+def _with_plans(plan: Any, request: pb.CreateTrialRequest) -> None:
+    """``request`` with the backfill and expansion plans of a plan file (the proto's JSON mapping)."""
+    if not isinstance(plan, dict):
+        raise ValueError(f'expected an object with "backfill" and/or "expansion", not {plan!r}')
+    unknown = sorted(set(plan) - {"backfill", "expansion"})
+    if unknown:
+        raise ValueError(f"unknown plan {unknown[0]!r}; expected backfill and/or expansion")
+    json_format.ParseDict(plan, request)
 
 
 def _phase(word: str) -> int:

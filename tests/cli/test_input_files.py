@@ -1,0 +1,93 @@
+"""Files given to ``dosefinding`` that do not hold what they should: named in words, exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.support import EXAMPLES
+
+BAD_DESIGNS = {
+    "not JSON": ('{"stages": [', "not JSON: Expecting value"),
+    "neither list nor object": ('"a design"', 'expected a list of stages or an object with "stages"'),
+    "a stage that is not an object": ("[5]", 'stages[0]: expected an object with a "stage" kind, not 5'),
+    "an unknown stage kind": ('[{"stage": "crmx"}]', "stages[0]: unknown stage kind 'crmx'"),
+    "a word for a number": ('[{"stage": "crm", "target": "a quarter"}]', "stages[0].target: 'a quarter' does not fit"),
+    "a word for a list": ('[{"stage": "crm", "skeleton": "0.1 0.2"}]', "stages[0].skeleton: '0.1 0.2' does not fit"),
+    "an unknown field of the proto mapping": ('{"stages": [{"crmx": {}}]}', 'has no field named "crmx"'),
+}
+
+
+def expect_refusal(run, argv: list[str], file: Path, what: str, problem: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 2 and out == ""
+    assert err.startswith(f"dosefinding: {what} {file}: ") and problem in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, problem", BAD_DESIGNS.values(), ids=BAD_DESIGNS.keys())
+def test_a_design_file_that_is_not_a_design_is_named_with_its_problem(run, tmp_path, text, problem):
+    design = tmp_path / "design.json"
+    design.write_text(text)
+    expect_refusal(run, ["evaluate", str(design), "1NNN"], design, "design file", problem)
+
+
+def test_a_design_file_that_cannot_be_read_is_named(run, tmp_path):
+    missing = tmp_path / "missing.json"
+    expect_refusal(run, ["evaluate", str(missing), "1NNN"], missing, "design file", "No such file or directory")
+    expect_refusal(run, ["evaluate", str(tmp_path), "1NNN"], tmp_path, "design file", "Is a directory")
+    binary = tmp_path / "design.bin"
+    binary.write_bytes(b"\xff\xfe\x00design")
+    expect_refusal(run, ["evaluate", str(binary), "1NNN"], binary, "design file", "not UTF-8 text")
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[1, 2]", 'expected an object with "backfill" and/or "expansion"'),
+    ('{"backfil": {}}', "unknown plan 'backfil'"),
+    ('{"backfill": {"cap_per_dose": "three"}}', "cap_per_dose"),
+])
+def test_a_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path, text, problem):
+    plan = tmp_path / "plan.json"
+    plan.write_text(text)
+    expect_refusal(run, ["trial", "create", "--protocol", "P", "--design", str(EXAMPLES / "crm.json"),
+                         "--plan", str(plan)], plan, "plan file", problem)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[1, 2]", 'expected an object with "backfill" and/or "expansion"'),
+    ('{"expansion_sise": 5}', "unknown field 'expansion_sise'"),
+])
+def test_a_simulation_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path, text, problem):
+    plan = tmp_path / "plan.json"
+    plan.write_text(text)
+    expect_refusal(run, ["simulate", str(EXAMPLES / "crm.json"), "--truth", "0.1,0.2,0.3,0.4,0.5",
+                         "--backfill-plan", str(plan)], plan, "plan file", problem)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("not json", "not JSON"),
+    ('{"tree_size": "many"}', "tree_size"),
+])
+def test_a_checkpoint_file_that_is_not_a_checkpoint_is_named_with_its_problem(run, tmp_path, text, problem):
+    checkpoint = tmp_path / "checkpoint.json"
+    checkpoint.write_text(text)
+    expect_refusal(run, ["audit", "verify", "--trusted-checkpoint", str(checkpoint)], checkpoint,
+                   "checkpoint file", problem)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=JSON)
+def test_no_json_document_as_a_design_file_crashes_the_command(run, tmp_path, document):
+    design = tmp_path / "design.json"
+    design.write_text(json.dumps(document))
+    code, _, err = run("evaluate", str(design), "1NNN")
+    assert code == 2 and err.startswith("dosefinding: ") and "Traceback" not in err
