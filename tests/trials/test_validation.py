@@ -77,6 +77,15 @@ def test_record_refuses(client: DoseFindingClient, trial: tpb.Trial, make: Calla
     assert after.trial.version == 2 and after.trial.num_patients == 3, "a refused write changes nothing"
 
 
+def test_a_duplicate_patient_is_told_apart_from_one_recorded_before(client: DoseFindingClient,
+                                                                     trial: tpb.Trial) -> None:
+    twice = invalid(record, client, trial, 2, [patient("n-1"), patient("n-1")])
+    assert twice["patients[1].patient_id"] == "patient 'n-1' appears twice in this cohort"
+    earlier = invalid(record, client, trial, 2, [patient("n-1"), patient("c-2")])
+    assert earlier["patients[1].patient_id"] == ("patient 'c-2' is already recorded; "
+                                                 "use CorrectOutcome to change an outcome")
+
+
 def test_record_without_a_trial_id_is_refused(client: DoseFindingClient) -> None:
     violations = invalid(record, client, tpb.Trial(version=1), 1, cohort("x", [False]))
     assert set(violations) == {"trial_id"}

@@ -382,7 +382,9 @@ class TrialService(pb_grpc.TrialServiceServicer):
             where = f"patients[{index}]"
             if not patient.patient_id:
                 raise InputError(f"{where}.patient_id", "is required")
-            if patient.patient_id in seen or patient.patient_id in state.patients:
+            if patient.patient_id in seen:
+                raise InputError(f"{where}.patient_id", f"patient {patient.patient_id!r} appears twice in this cohort")
+            if patient.patient_id in state.patients:
                 raise InputError(f"{where}.patient_id", f"patient {patient.patient_id!r} is already recorded; "
                                  "use CorrectOutcome to change an outcome")
             seen.add(patient.patient_id)
