@@ -21,18 +21,25 @@ T = TypeVar("T")
 DESIGN_FILE = "design file"
 PLAN_FILE = "plan file"
 CHECKPOINT_FILE = "checkpoint file"
+PUBLIC_KEY_FILE = "public key file"
 
 
 class InputFileError(ValueError):
     """A file given to the client that does not hold what it should; the message names the file."""
 
 
-def read_json(path: str | Path, what: str) -> Any:
-    """The JSON value in ``path``; ``what`` (e.g. ``"design file"``) names the file in errors."""
+def read_bytes(path: str | Path, what: str) -> bytes:
+    """The contents of ``path``; ``what`` (e.g. ``"design file"``) names the file in errors."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as error:
         raise InputFileError(f"{what} {path}: {error.strerror or error}") from None
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON value in ``path``; ``what`` names the file in errors."""
+    try:
+        text = read_bytes(path, what).decode("utf-8")
     except UnicodeDecodeError:
         raise InputFileError(f"{what} {path}: not UTF-8 text") from None
     try:

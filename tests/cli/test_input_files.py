@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from tests.support import EXAMPLES
 
+from .support import backup
+
 BAD_DESIGNS = {
     "not JSON": ('{"stages": [', "not JSON: Expecting value"),
     "neither list nor object": ('"a design"', 'expected a list of stages or an object with "stages"'),
@@ -91,3 +93,18 @@ def test_no_json_document_as_a_design_file_crashes_the_command(run, tmp_path, do
     design.write_text(json.dumps(document))
     code, _, err = run("evaluate", str(design), "1NNN")
     assert code == 2 and err.startswith("dosefinding: ") and "Traceback" not in err
+
+
+def test_offline_verification_names_a_key_or_checkpoint_file_it_cannot_use(run, server, tmp_path):
+    public = backup(server, tmp_path / "copy")
+    offline = ["audit", "verify", "--data-dir", str(tmp_path / "copy")]
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("-----BEGIN PUBLIC KEY-----\nno\n-----END PUBLIC KEY-----\n")
+    expect_refusal(run, [*offline, "--public-key", str(not_a_key)], not_a_key, "public key file", "PEM")
+    missing = tmp_path / "missing.pem"
+    expect_refusal(run, [*offline, "--public-key", str(missing)], missing, "public key file",
+                   "No such file or directory")
+    partial = tmp_path / "checkpoint.json"
+    partial.write_text('{"tree_size": 1}')
+    expect_refusal(run, [*offline, "--public-key", str(public), "--trusted-checkpoint", str(partial)], partial,
+                   "checkpoint file", "missing 'root_hash'")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
+
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from dosefinding_client.cli import main
 from tests.support import EXAMPLES
-from dosefinding_server.audit.signing import load_private_key
 
-
+from .support import backup
 
 
 @pytest.fixture
@@ -49,25 +47,15 @@ def test_a_retried_command_with_the_same_key_is_applied_once(run, trial):
     assert "patients 3" in run("trial", "show", trial)[1]
 
 
-def _backup(server, target: Path) -> Path:
-    """An online backup of the running server's store, and its public key exported beside it."""
-    target.mkdir()
-    server.database.backup(target / "dosefinding.sqlite3")
-    key = load_private_key(server.data_dir / "audit-signing-key.pem").public_key()
-    public = target / "audit.pub"
-    public.write_bytes(key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return public
-
-
 def test_audit_verify_offline_on_a_backup_taken_while_serving(run, trial, server, tmp_path):
     run("trial", "record", trial, "--dose", "1", "--outcomes", "NNT")
-    public = _backup(server, tmp_path / "copy")
+    public = backup(server, tmp_path / "copy")
     assert main(["audit", "verify", "--data-dir", str(tmp_path / "copy"), "--public-key", str(public)]) == 0
 
 
 def test_audit_verify_names_the_first_tampered_record(run, trial, server, tmp_path, capsys):
     run("trial", "record", trial, "--dose", "1", "--outcomes", "NNN")
-    public = _backup(server, tmp_path / "copy")
+    public = backup(server, tmp_path / "copy")
     capsys.readouterr()
     with sqlite3.connect(tmp_path / "copy" / "dosefinding.sqlite3") as database:
         database.execute("DROP TRIGGER audit_records_no_update")

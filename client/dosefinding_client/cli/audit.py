@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from dosefinding.v1 import audit_service_pb2 as pb
 
 from ..client import DoseFindingClient
-from ..files import CHECKPOINT_FILE, parse_message, read_as, read_json
+from ..files import CHECKPOINT_FILE, PUBLIC_KEY_FILE, parse_message, read_as, read_bytes, read_json
 
 SIGNING_KEY_FILE = "audit-signing-key.pem"
 TRUSTED_CHECKPOINT_FILE = "trusted-checkpoint.json"
@@ -77,7 +77,8 @@ def verify_offline(args: argparse.Namespace) -> str:
     if not database.exists():
         raise ValueError(f"{database} does not exist")
     if args.public_key:
-        keys = [load_pem_public_key(Path(args.public_key).read_bytes())]
+        pem = read_bytes(args.public_key, PUBLIC_KEY_FILE)
+        keys = [read_as(lambda: load_pem_public_key(pem), args.public_key, PUBLIC_KEY_FILE)]
     else:
         keys = [load_private_key(data_dir / SIGNING_KEY_FILE).public_key()]
     keys += [load_pem_public_key(p.read_bytes()) for p in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
