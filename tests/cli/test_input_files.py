@@ -108,3 +108,11 @@ def test_offline_verification_names_a_key_or_checkpoint_file_it_cannot_use(run, 
     partial.write_text('{"tree_size": 1}')
     expect_refusal(run, [*offline, "--public-key", str(public), "--trusted-checkpoint", str(partial)], partial,
                    "checkpoint file", "missing 'root_hash'")
+
+
+def test_offline_verification_of_a_copy_without_its_key_asks_for_the_public_key(run, server, tmp_path):
+    backup(server, tmp_path / "copy")
+    code, out, err = run("audit", "verify", "--data-dir", str(tmp_path / "copy"))
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err == (f"dosefinding: {tmp_path / 'copy'} holds no audit-signing-key.pem: "
+                   "give the log's public key with --public-key\n")

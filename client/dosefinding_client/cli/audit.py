@@ -67,21 +67,15 @@ def _utc(text: str | None, option: str) -> datetime | None:
 
 def verify_offline(args: argparse.Namespace) -> str:
     """Verify a store on disk with the server's own verifier (the same code the server runs at start)."""
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    from dosefinding_server.audit.signing import Checkpoint, load_private_key
+    from dosefinding_server.audit.signing import Checkpoint
     from dosefinding_server.audit.verify import verify_log as verify_store
 
     data_dir = Path(args.data_dir)
     database = data_dir / "dosefinding.sqlite3"
     if not database.exists():
         raise ValueError(f"{database} does not exist")
-    if args.public_key:
-        pem = read_bytes(args.public_key, PUBLIC_KEY_FILE)
-        keys = [read_as(lambda: load_pem_public_key(pem), args.public_key, PUBLIC_KEY_FILE)]
-    else:
-        keys = [load_private_key(data_dir / SIGNING_KEY_FILE).public_key()]
-    keys += [load_pem_public_key(p.read_bytes()) for p in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
+    keys = [_public_key(Path(args.public_key)) if args.public_key else _store_key(data_dir)]
+    keys += [_public_key(path) for path in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
     trusted_path = Path(args.trusted_checkpoint) if args.trusted_checkpoint else data_dir / TRUSTED_CHECKPOINT_FILE
     trusted = None
     if trusted_path.exists():
@@ -94,6 +88,28 @@ def verify_offline(args: argparse.Namespace) -> str:
         raise Failed(f"audit log FAILED verification{against}: {where}{report.problem}")
     return (f"audit log verified{against}: {report.records} records, {report.checkpoints} signed checkpoints, "
             f"{report.signed_records} records covered by a signature, root {report.root_hash.hex()}")
+
+
+def _public_key(path: Path) -> Any:
+    """The Ed25519 public key in a PEM file."""
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    pem = read_bytes(path, PUBLIC_KEY_FILE)
+    return read_as(lambda: load_pem_public_key(pem), path, PUBLIC_KEY_FILE)
+
+
+def _store_key(data_dir: Path) -> Any:
+    """The public half of the signing key kept in a data directory; a copy of the store alone has none."""
+    from dosefinding_server.audit.errors import KeyFileError
+    from dosefinding_server.audit.signing import load_private_key
+
+    path = data_dir / SIGNING_KEY_FILE
+    if not path.exists():
+        raise ValueError(f"{data_dir} holds no {SIGNING_KEY_FILE}: give the log's public key with --public-key")
+    try:
+        return load_private_key(path).public_key()
+    except KeyFileError as error:
+        raise ValueError(f"{error}; or give the log's public key with --public-key") from None
 
 
 def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> str:
