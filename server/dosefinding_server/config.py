@@ -75,22 +75,40 @@ class Config:
 
 
 _SCALARS = {f.name: f.type for f in fields(Config) if f.name != "identities"}
+#: the settings that are addresses to listen on
+_ADDRESSES = ("listen", "probe_listen")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def _coerce(name: str, value: Any) -> Any:
+    """``value`` (text from the environment or a flag, or a TOML value) as the setting's type; a value of
+    another type is refused, never converted by guess (a TOML ``2.5`` for a count is not 2)."""
     kind = _SCALARS[name]
     try:
         if "bool" in kind:
             if isinstance(value, bool):
                 return value
             return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[str(value).lower()]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValueError(value)
         if "int" in kind:
+            if isinstance(value, float):
+                raise ValueError(value)
             return int(value)
         if "float" in kind:
             return float(value)
-        return str(value)
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return value
     except (KeyError, ValueError):
         raise ConfigError(f"{name}: {value!r} is not a valid {kind}") from None
+
+
+def _check_address(name: str, address: str) -> None:
+    """``HOST:PORT`` with a port gRPC can bind (0 picks a free one); gRPC itself would wrap a larger port."""
+    host, colon, port = address.rpartition(":")
+    if not (colon and host and port.isdigit() and int(port) <= 65535):
+        raise ConfigError(f"{name}: {address!r} is not HOST:PORT with a port from 0 to 65535")
 
 
 def _roles(where: str, names: Any) -> frozenset[Role]:
@@ -136,6 +154,11 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> C
             raise ConfigError(f"{name}: {getattr(config, name)} is not a positive integer")
     if not (math.isfinite(config.max_connection_age) and config.max_connection_age >= 0):
         raise ConfigError(f"max_connection_age: {config.max_connection_age} is not a number of seconds (0: never)")
+    for name in _ADDRESSES:
+        if (address := getattr(config, name)) is not None:
+            _check_address(name, address)
+    if config.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"log_level: {config.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     return config
 
 
@@ -162,4 +185,4 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                         help="bind each server process to a CPU of its own (Linux; a host given over to the service)")
     parser.add_argument("--max-connection-age", dest="max_connection_age", type=float,
                         help="seconds before a client connection is asked to reconnect (default 300; 0: never)")
-    parser.add_argument("--log-level", dest="log_level")
+    parser.add_argument("--log-level", dest="log_level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")

@@ -40,11 +40,36 @@ def test_each_source_overrides_the_one_before(tmp_path: Path) -> None:
     (("--max-connection-age", "-1"), {}, "max_connection_age: -1.0 is not a number of seconds"),
     ((), {"DOSEFINDING_MAX_CONNECTION_AGE": "inf"}, "max_connection_age: inf is not a number of seconds"),
     ((), {"DOSEFINDING_MAX_CONNECTION_AGE": "soon"}, "max_connection_age: 'soon' is not a valid float"),
+    (("--listen", "127.0.0.1:99999"), {}, "listen: '127.0.0.1:99999' is not HOST:PORT with a port from 0 to 65535"),
+    (("--listen", "127.0.0.1"), {}, "listen: '127.0.0.1' is not HOST:PORT"),
+    ((), {"DOSEFINDING_LISTEN": "localhost:http"}, "listen: 'localhost:http' is not HOST:PORT"),
+    ((), {"DOSEFINDING_PROBE_LISTEN": ":50052"}, "probe_listen: ':50052' is not HOST:PORT"),
+    (("--log-level", "chatty"), {}, "log_level: 'chatty' is not one of debug, info, warning, error, critical"),
 ])
 def test_settings_that_cannot_work_are_refused_by_name(flags: tuple[str, ...], environment: dict[str, str],
                                                        words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         load(parse(*flags), environment)
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ("listen = 50051", "listen: 50051 is not a valid str"),
+    ("workers = 2.5", "workers: 2.5 is not a valid int"),
+    ("workers = true", "workers: True is not a valid int"),
+    ("max_connection_age = false", "max_connection_age: False is not a valid float"),
+    ("data_dir = [\"a\", \"b\"]", "data_dir: \\['a', 'b'\\] is not a valid str"),
+])
+def test_a_file_setting_of_the_wrong_type_is_refused_not_converted(tmp_path: Path, line: str, words: str) -> None:
+    file = tmp_path / "server.toml"
+    file.write_text(line + "\n")
+    with pytest.raises(ConfigError, match=words):
+        load(parse("--config", str(file)), {})
+
+
+def test_the_accepted_forms_of_an_address_and_a_log_level() -> None:
+    config = load(parse("--listen", "[::1]:0", "--log-level", "WARNING"),
+                  {"DOSEFINDING_PROBE_LISTEN": "localhost:65535"})
+    assert (config.listen, config.probe_listen, config.log_level) == ("[::1]:0", "localhost:65535", "WARNING")
 
 
 def test_a_connection_age_beyond_grpcs_integers_means_for_ever(tmp_path: Path) -> None:
