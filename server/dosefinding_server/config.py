@@ -118,11 +118,30 @@ def _roles(where: str, names: Any) -> frozenset[Role]:
         raise ConfigError(f"{where}: roles must be a list of {', '.join(r.value for r in Role)}") from None
 
 
+def _entries(data: Mapping[str, Any], table: str, keys: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``[[table]]`` entries of a file, each a table whose ``keys`` are text, with where each stands."""
+    entries = data.get(table, [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{table}: expected [[{table}]] tables, not {entries!r}")
+    for index, entry in enumerate(entries):
+        where = f"{table}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a table with {', '.join(keys)} and roles, not {entry!r}")
+        for key in keys:
+            if not isinstance(entry.get(key), str) or not entry[key]:
+                raise ConfigError(f"{where}: {key} is required, as text")
+    return [(f"{table}[{index}]", entry) for index, entry in enumerate(entries)]
+
+
 def _identities(data: Mapping[str, Any]) -> Identities:
-    subjects = {entry["subject"]: _roles(f"subjects[{i}]", entry.get("roles"))
-                for i, entry in enumerate(data.get("subjects", []))}
-    tokens = {entry["sha256"].lower(): (entry["name"], _roles(f"tokens[{i}]", entry.get("roles")))
-              for i, entry in enumerate(data.get("tokens", []))}
+    subjects = {entry["subject"]: _roles(where, entry.get("roles"))
+                for where, entry in _entries(data, "subjects", ("subject",))}
+    tokens = {}
+    for where, entry in _entries(data, "tokens", ("name", "sha256")):
+        digest = entry["sha256"].lower()
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ConfigError(f"{where}: sha256 must be the token's SHA-256 digest, 64 hex digits")
+        tokens[digest] = (entry["name"], _roles(where, entry.get("roles")))
     return Identities(subjects, tokens)
 
 
@@ -136,8 +155,8 @@ def from_file(path: str | Path) -> Config:
         raise ConfigError(f"config file {path}: unknown setting {unknown[0]!r}")
     try:
         identities = _identities(data)
-    except KeyError as missing:
-        raise ConfigError(f"config file {path}: an identity lacks {missing}") from None
+    except ConfigError as error:
+        raise ConfigError(f"config file {path}: {error}") from None
     return Config(**{k: _coerce(k, v) for k, v in data.items() if k in _SCALARS}, identities=identities)
 
 

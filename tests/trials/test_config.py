@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
 
 from dosefinding_server.api.server import build_server
 from dosefinding_server.config import Config, ConfigError, add_flags, load
+from dosefinding_server.security.principals import Role
 
 
 def parse(*flags: str) -> argparse.Namespace:
@@ -64,6 +66,34 @@ def test_a_file_setting_of_the_wrong_type_is_refused_not_converted(tmp_path: Pat
     file.write_text(line + "\n")
     with pytest.raises(ConfigError, match=words):
         load(parse("--config", str(file)), {})
+
+
+DIGEST = "ab" * 32
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ('subjects = "CN=edc"', "subjects: expected \\[\\[subjects\\]\\] tables, not 'CN=edc'"),
+    ('subjects = ["CN=edc"]', "subjects\\[0\\]: expected a table with subject and roles"),
+    ('[[subjects]]\nroles = ["system"]', "subjects\\[0\\]: subject is required, as text"),
+    ('[[subjects]]\nsubject = "CN=edc"\nroles = ["pilot"]', "subjects\\[0\\]: roles must be a list of"),
+    ('[[tokens]]\nname = "stats"\nsha256 = 5\nroles = ["admin"]', "tokens\\[0\\]: sha256 is required, as text"),
+    ('[[tokens]]\nname = "stats"\nsha256 = "abc"\nroles = ["admin"]', "tokens\\[0\\]: sha256 must be the token's"),
+    (f'[[tokens]]\nsha256 = "{DIGEST}"\nroles = ["admin"]', "tokens\\[0\\]: name is required, as text"),
+])
+def test_an_identity_that_cannot_work_is_refused_by_where_it_stands(tmp_path: Path, text: str, words: str) -> None:
+    file = tmp_path / "server.toml"
+    file.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=f"config file {re.escape(str(file))}: {words}"):
+        load(parse("--config", str(file)), {})
+
+
+def test_identities_from_the_file_are_the_callers(tmp_path: Path) -> None:
+    file = tmp_path / "server.toml"
+    file.write_text(f'[[subjects]]\nsubject = "CN=edc"\nroles = ["system"]\n'
+                    f'[[tokens]]\nname = "stats"\nsha256 = "{DIGEST.upper()}"\nroles = ["statistician", "auditor"]\n')
+    identities = load(parse("--config", str(file)), {}).identities
+    assert identities.subjects == {"CN=edc": frozenset({Role.SYSTEM})}
+    assert identities.tokens == {DIGEST: ("stats", frozenset({Role.STATISTICIAN, Role.AUDITOR}))}
 
 
 def test_the_accepted_forms_of_an_address_and_a_log_level() -> None:
