@@ -53,6 +53,26 @@ def test_bad_input_names_the_field_and_the_problem(client, stages, outcomes, fie
         assert error.violations[0].description == description
 
 
+@pytest.mark.parametrize("extra, field, description", [
+    ({"quantiles": [0.05, 1.5]}, "quantiles[1]", "1.5 is not strictly between 0 and 1"),
+    ({"quantiles": [0.0]}, "quantiles[0]", "0.0 is not strictly between 0 and 1"),
+    ({"quantiles": [float("nan")]}, "quantiles[0]", "nan is not strictly between 0 and 1"),
+    ({"tox_thresholds": [float("nan")]}, "tox_thresholds[0]", "nan is not a probability (0 to 1)"),
+    ({"tox_thresholds": [0.3, -0.1]}, "tox_thresholds[1]", "-0.1 is not a probability (0 to 1)"),
+    ({"eff_thresholds": [2.0]}, "eff_thresholds[0]", "2.0 is not a probability (0 to 1)"),
+])
+def test_quantile_levels_and_thresholds_that_are_not_probabilities_are_refused(client, extra, field, description):
+    with pytest.raises(ServiceError) as caught:
+        evaluate(client, [CRM], "1NNN", **extra)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [(v.field, v.description) for v in caught.value.violations] == [(field, description)]
+
+
+def test_the_edges_of_the_thresholds_are_answered(client):
+    dose = evaluate(client, [CRM], "1NNN", tox_thresholds=[0.0, 1.0]).decision.doses[0]
+    assert [(e.threshold, e.probability) for e in dose.prob_tox_exceeds] == [(0.0, 1.0), (1.0, 0.0)]
+
+
 def test_a_stage_with_no_kind_is_refused(client):
     request = dpb.EvaluateDesignRequest()
     request.design.stages.add()

@@ -86,6 +86,13 @@ def test_a_duplicate_patient_is_told_apart_from_one_recorded_before(client: Dose
                                                  "use CorrectOutcome to change an outcome")
 
 
+def test_get_decision_refuses_a_quantile_level_that_is_not_a_probability(client: DoseFindingClient,
+                                                                         trial: tpb.Trial) -> None:
+    violations = invalid(client.call, client.trials.GetDecision,
+                         tpb.GetDecisionRequest(trial_id=trial.trial_id, quantiles=[0.5, 2.0]))
+    assert violations == {"quantiles[1]": "2.0 is not strictly between 0 and 1"}
+
+
 def test_record_without_a_trial_id_is_refused(client: DoseFindingClient) -> None:
     violations = invalid(record, client, tpb.Trial(version=1), 1, cohort("x", [False]))
     assert set(violations) == {"trial_id"}

@@ -8,8 +8,9 @@ is plain data; the gRPC layer translates it to ``dosefinding.v1.Decision``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
+from .errors import InputError
 from .fit import Fit, TraceStep
 from .outcomes import Outcomes
 from .selector import Selector
@@ -56,7 +57,13 @@ def decide(
     thresholds: Sequence[float] = (),
     efficacy_thresholds: Sequence[float] = (),
 ) -> Decision:
-    """Fit ``design`` to ``outcomes`` and summarise the fit."""
+    """Fit ``design`` to ``outcomes`` and summarise the fit at the caller's ``quantiles`` (levels strictly
+    between 0 and 1) and ``thresholds`` and ``efficacy_thresholds`` (probabilities, 0 to 1); any other level
+    or threshold, NaN among them, is refused by the request field it came in (a quantile at level 1.5 has
+    no meaning, and answering one would be a guess)."""
+    _check_levels("quantiles", quantiles, lambda p: 0.0 < p < 1.0, "strictly between 0 and 1")
+    _check_levels("tox_thresholds", thresholds, lambda t: 0.0 <= t <= 1.0, "a probability (0 to 1)")
+    _check_levels("eff_thresholds", efficacy_thresholds, lambda t: 0.0 <= t <= 1.0, "a probability (0 to 1)")
     return summarise(design.fit(outcomes), quantiles, thresholds, efficacy_thresholds,
                      efficacy=design.efficacy)
 
@@ -118,3 +125,9 @@ def summarise(
         trace=trace,
         warnings=tuple(warnings),
     )
+
+
+def _check_levels(field: str, values: Sequence[float], valid: Callable[[float], bool], expected: str) -> None:
+    for index, value in enumerate(values):
+        if not valid(value):  # NaN fails every comparison, so it is refused too
+            raise InputError(f"{field}[{index}]", f"{value!r} is not {expected}")
