@@ -40,6 +40,20 @@ def test_create_refuses(client: DoseFindingClient, request_: tpb.CreateTrialRequ
     assert field in violations, violations
 
 
+@pytest.mark.parametrize("fields, violation", [
+    ({"dose_labels": ["10mg", "20mg", "10mg", "80mg", "160mg"]},
+     ("dose_labels[2]", "'10mg' is given already, at dose_labels[0]")),
+    ({"dose_labels": ["10mg", " ", "40mg", "80mg", "160mg"]}, ("dose_labels[1]", "is empty")),
+    ({"metadata": [tpb.MetadataEntry(key="site", value="A"), tpb.MetadataEntry(key="site", value="B")]},
+     ("metadata[1].key", "'site' is given already, at metadata[0].key")),
+    ({"metadata": [tpb.MetadataEntry(key="", value="A")]}, ("metadata[0].key", "is empty")),
+], ids=["repeated-label", "blank-label", "repeated-key", "blank-key"])
+def test_dose_labels_and_metadata_keys_are_each_given_once(client: DoseFindingClient, fields: dict[str, object],
+                                                           violation: tuple[str, str]) -> None:
+    violations = invalid(client.call, client.trials.CreateTrial, create_request(**fields))
+    assert violations == dict([violation])
+
+
 def test_an_empty_design_is_refused(client: DoseFindingClient) -> None:
     violations = invalid(client.call, client.trials.CreateTrial, create_request(design=None))
     assert any(f.startswith("design") for f in violations), violations

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import grpc
 from google.protobuf import json_format
@@ -65,6 +65,18 @@ def expansion_plan(message: pb.ExpansionPlan | None) -> expanding.ExpansionPlan 
                                        block_multiples=tuple(message.block_multiples) or (1, 2))
     except InputError as error:
         raise error.prefixed("expansion") from None
+
+
+def distinct_names(names: Sequence[str], path: Callable[[int], str]) -> None:
+    """Each name (a dose label, a metadata key) given, and given once: a blank or repeated one would leave
+    a dose or a value ambiguous, so it is refused where it stands (``path`` names the field by index)."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        if not name.strip():
+            raise InputError(path(index), "is empty")
+        if name in first:
+            raise InputError(path(index), f"{name!r} is given already, at {path(first[name])}")
+        first[name] = index
 
 
 def utc_now() -> str:
@@ -300,6 +312,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         design = design_from_proto(request.design)
         if len(request.dose_labels) not in (0, design.num_doses or len(request.dose_labels)):
             raise InputError("dose_labels", f"{len(request.dose_labels)} labels for {design.num_doses} doses")
+        distinct_names(request.dose_labels, lambda index: f"dose_labels[{index}]")
+        distinct_names([entry.key for entry in request.metadata], lambda index: f"metadata[{index}].key")
         digest = design_sha256(request.design)
         backfill_plan(request.backfill if request.HasField("backfill") else None)
         plan = expansion_plan(request.expansion if request.HasField("expansion") else None)
