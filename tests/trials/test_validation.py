@@ -73,6 +73,8 @@ RECORD_CASES: list[tuple[str, Callable[[tpb.Trial], dict[str, object]], str]] = 
      "patients[1].patient_id"),
     ("missing-patient-id", lambda t: {"dose": 2, "patients": [patient("")]}, "patients[0].patient_id"),
     ("patient-dose", lambda t: {"dose": 2, "patients": [patient("n-1", dose=3)]}, "patients[0].dose"),
+    ("weight-above-1", lambda t: {"dose": 2, "patients": [patient("n-1", weight=5.0)]}, "patients[0].weight"),
+    ("weight-nan", lambda t: {"dose": 2, "patients": [patient("n-1", weight=float("nan"))]}, "patients[0].weight"),
     ("missing-key", lambda t: {"dose": 2, "patients": cohort("n", [False]), "idempotency_key": ""},
      "idempotency_key"),
     ("deviation-without-reason", lambda t: {"dose": 3, "patients": cohort("n", [False]), "deviation": True},
@@ -89,6 +91,12 @@ def test_record_refuses(client: DoseFindingClient, trial: tpb.Trial, make: Calla
     assert field in violations, violations
     after = client.call(client.trials.GetTrial, tpb.GetTrialRequest(trial_id=trial.trial_id))
     assert after.trial.version == 2 and after.trial.num_patients == 3, "a refused write changes nothing"
+
+
+def test_a_correction_that_changes_nothing_says_so(client: DoseFindingClient, trial: tpb.Trial) -> None:
+    violations = invalid(client.call, client.trials.CorrectOutcome,
+                         correction(trial, corrected=outcomes_pb2.PatientOutcome(toxicity=False)))
+    assert violations == {"corrected": "is the outcome recorded for c-1 already; a correction changes it"}
 
 
 def test_a_duplicate_patient_is_told_apart_from_one_recorded_before(client: DoseFindingClient,
@@ -127,7 +135,8 @@ def correction(trial: tpb.Trial, **fields: object) -> tpb.CorrectOutcomeRequest:
     ({"corrected": None}, "corrected"),
     ({"corrected": outcomes_pb2.PatientOutcome(dose=2, toxicity=True)}, "corrected.dose"),
     ({"idempotency_key": ""}, "idempotency_key"),
-], ids=["reason", "unknown-patient", "no-patient", "no-outcome", "dose-change", "idempotency_key"])
+    ({"corrected": outcomes_pb2.PatientOutcome(toxicity=True, weight=1.5)}, "corrected.weight"),
+], ids=["reason", "unknown-patient", "no-patient", "no-outcome", "dose-change", "idempotency_key", "weight"])
 def test_correct_refuses(client: DoseFindingClient, trial: tpb.Trial, fields: dict[str, object], field: str) -> None:
     violations = invalid(client.call, client.trials.CorrectOutcome, correction(trial, **fields))
     assert field in violations, violations

@@ -82,22 +82,25 @@ def outcomes_from_proto(outcomes: outcomes_pb2.Outcomes, design: Selector,
     """Parse and check the outcomes against the design's doses and outcome kinds."""
     source = outcomes.WhichOneof("source")
     if source == "records":
-        patients = [
-            Patient(
-                dose=p.dose,
-                toxicity=p.toxicity,
-                efficacy=p.efficacy if p.HasField("efficacy") else None,
-                cohort=p.cohort or index + 1,
-                weight=p.weight if p.HasField("weight") else None,
-            )
-            for index, p in enumerate(outcomes.records.patients)
-        ]
+        patients = [patient_from_proto(p, p.dose, cohort=p.cohort or index + 1)
+                    for index, p in enumerate(outcomes.records.patients)]
         num_doses = design.num_doses or max((p.dose for p in patients), default=0)
         return check_patients(patients, num_doses, field=f"{field}.records.patients",
                               efficacy=design.efficacy)
     text = outcomes.outcome_string if source == "outcome_string" else ""
     return parse_outcome_string(text, design.num_doses, field=f"{field}.outcome_string",
                                 efficacy=design.efficacy)
+
+
+def patient_from_proto(outcome: outcomes_pb2.PatientOutcome, dose: int, cohort: int = 1) -> Patient:
+    """The engine's patient for a reported outcome, treated at ``dose``."""
+    return Patient(dose=dose, toxicity=outcome.toxicity, efficacy=get_optional(outcome, "efficacy"), cohort=cohort,
+                   weight=get_optional(outcome, "weight"))
+
+
+def get_optional(message: Message, name: str) -> Any:
+    """An optional field's value, ``None`` (R's NA) when it is absent."""
+    return getattr(message, name) if message.HasField(name) else None
 
 
 def set_optional(message: Message, name: str, value: Any) -> None:

@@ -24,7 +24,7 @@ from dosefinding_server.engine import backfill as backfilling
 from dosefinding_server.engine import expansion as expanding
 from dosefinding_server.engine.decision import Decision, decide
 from dosefinding_server.engine.errors import InputError
-from dosefinding_server.engine.outcomes import BACKFILL, ESCALATION, EXPANSION, Patient, check_patients
+from dosefinding_server.engine.outcomes import BACKFILL, ESCALATION, EXPANSION, check_patient, check_patients
 from dosefinding_server.engine.selector import Selector
 from dosefinding_server.engine.stopping.posterior import PosteriorRule, Rule
 from dosefinding_server.trials import model
@@ -33,7 +33,7 @@ from dosefinding_server.trials.locks import KeyedLocks
 from dosefinding_server.trials.store import TrialStore
 
 from .calls import current_call
-from .translate import decision_to_proto, design_from_proto, design_sha256
+from .translate import decision_to_proto, design_from_proto, design_sha256, get_optional, patient_from_proto
 
 MAX_PAGE = 500
 
@@ -404,8 +404,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
             seen.add(patient.patient_id)
             if patient.dose not in (0, request.dose):
                 raise InputError(f"{where}.dose", f"dose {patient.dose} differs from the cohort's dose {request.dose}")
-        check_patients([Patient(request.dose, p.toxicity, p.efficacy if p.HasField("efficacy") else None)
-                        for p in request.patients], num_doses, efficacy=design.efficacy)
+        check_patients([patient_from_proto(p, request.dose) for p in request.patients], num_doses,
+                       efficacy=design.efficacy)
         phase = model.phase_word(outcomes_pb2.TreatmentPhase.Name(request.phase))
         if phase != ESCALATION:
             return model.COHORT, self.assigned_cohort(request, state, phase)
@@ -461,6 +461,13 @@ class TrialService(pb_grpc.TrialServiceServicer):
         corrected.dose = corrected.dose or current.dose
         if corrected.dose != current.dose:
             raise InputError("corrected.dose", "a patient's dose cannot be corrected; the given dose is the record")
+        design = self.design(state)
+        check_patient(patient_from_proto(corrected, current.dose), design.num_doses or current.dose, "corrected",
+                      efficacy=design.efficacy)
+        if (corrected.toxicity, get_optional(corrected, "efficacy"), get_optional(corrected, "weight")) == \
+                (current.toxicity, current.efficacy, current.weight):
+            raise InputError("corrected", f"is the outcome recorded for {request.patient_id} already; "
+                                          "a correction changes it")
         call = current_call()
         call.reason = request.reason
         call.corrects_seq = next((e.audit_sequence for e in self.store.events(state.trial_id)

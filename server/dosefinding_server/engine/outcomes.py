@@ -205,11 +205,15 @@ def check_patients(
 ) -> Outcomes:
     """Validate structured patient records against a design's dose range."""
     for index, p in enumerate(patients):
-        where = f"{field}[{index}]"
-        if not 1 <= p.dose <= num_doses:
-            raise InputError(f"{where}.dose", f"dose {p.dose} is outside 1..{num_doses}")
-        if efficacy and p.efficacy is None:
-            raise InputError(f"{where}.efficacy", "this design models efficacy; it must be given")
-        if p.weight is not None and not 0.0 <= p.weight <= 1.0:
-            raise InputError(f"{where}.weight", f"weight {p.weight} is outside [0, 1]")
+        check_patient(p, num_doses, f"{field}[{index}]", efficacy=efficacy)
     return Outcomes(tuple(patients))
+
+
+def check_patient(patient: Patient, num_doses: int, where: str, *, efficacy: bool = False) -> None:
+    """Validate one patient record (at request field ``where``) against a design's dose range."""
+    if not 1 <= patient.dose <= num_doses:
+        raise InputError(f"{where}.dose", f"dose {patient.dose} is outside 1..{num_doses}")
+    if efficacy and patient.efficacy is None:
+        raise InputError(f"{where}.efficacy", "this design models efficacy; it must be given")
+    if patient.weight is not None and not 0.0 <= patient.weight <= 1.0:  # NaN too
+        raise InputError(f"{where}.weight", f"weight {patient.weight} is outside [0, 1]")
