@@ -53,6 +53,16 @@ def parse_message(data: Any, message: M, path: str | Path, what: str) -> M:
     return read_as(lambda: json_format.ParseDict(data, message), path, what)
 
 
+def message_from(data: Any, allowed: tuple[str, ...], message: M) -> M:
+    """``data``, an object with no keys but ``allowed`` (in the proto's JSON mapping), merged into ``message``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object (fields: {', '.join(allowed)}), not {data!r}")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}; expected {', '.join(allowed)}")
+    return json_format.ParseDict(data, message)
+
+
 def read_as(build: Callable[[], T], path: str | Path, what: str) -> T:
     """What ``build`` makes of a file's contents; any complaint it raises about them names the file."""
     try:

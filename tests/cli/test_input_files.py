@@ -48,8 +48,8 @@ def test_a_design_file_that_cannot_be_read_is_named(run, tmp_path):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("[1, 2]", 'expected an object with "backfill" and/or "expansion"'),
-    ('{"backfil": {}}', "unknown plan 'backfil'"),
+    ("[1, 2]", "expected an object (fields: backfill, expansion), not [1, 2]"),
+    ('{"backfil": {}}', "unknown field 'backfil'; expected backfill, expansion"),
     ('{"backfill": {"cap_per_dose": "three"}}', "cap_per_dose"),
 ])
 def test_a_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path, text, problem):
@@ -60,7 +60,7 @@ def test_a_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path,
 
 
 @pytest.mark.parametrize("text, problem", [
-    ("[1, 2]", 'expected an object with "backfill" and/or "expansion"'),
+    ("[1, 2]", "expected an object (fields: backfill, expansion, backfill_per_cohort"),
     ('{"expansion_sise": 5}', "unknown field 'expansion_sise'"),
 ])
 def test_a_simulation_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path, text, problem):

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
 
 import grpc
-from google.protobuf import json_format
 
 from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import simulation_service_pb2 as spb
 
 from ..client import DoseFindingClient, ServiceError
 from ..designs import load_design
-from ..files import PLAN_FILE, read_as, read_json
+from ..files import PLAN_FILE, message_from, read_as, read_json
 from ..words import enum_word
 from . import render
 
@@ -62,23 +61,14 @@ def _truth(text: str) -> list[float]:
         raise ValueError(f"--truth {text!r}: expected comma-separated probabilities") from None
 
 
-def _conduct(data: Any) -> spb.TrialConduct:
-    """The plans and arrival settings of a plan file (the proto's JSON mapping)."""
-    if not isinstance(data, dict):
-        raise ValueError(f'expected an object with "backfill" and/or "expansion", not {data!r}')
-    unknown = sorted(set(data) - {"backfill", "expansion", *ARRIVAL_FIELDS})
-    if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}; expected backfill, expansion, {', '.join(ARRIVAL_FIELDS)}")
-    return json_format.ParseDict(data, spb.TrialConduct())
-
-
 def conducts(path: str | None, backfill_per_cohort: int | None, expansion_size: int | None
              ) -> list[spb.TrialConduct]:
     """Escalation only, then one conduct per plan in the file (with backfill; with expansion)."""
     if path is None:
         return []
     data = read_json(path, PLAN_FILE)
-    plan = read_as(lambda: _conduct(data), path, PLAN_FILE)
+    plan = read_as(lambda: message_from(data, ("backfill", "expansion", *ARRIVAL_FIELDS), spb.TrialConduct()),
+                   path, PLAN_FILE)
     if backfill_per_cohort is not None:
         plan.backfill_per_cohort = backfill_per_cohort
     if expansion_size is not None:

@@ -13,14 +13,12 @@ import argparse
 import uuid
 from typing import Any
 
-from google.protobuf import json_format
-
 from dosefinding.v1 import outcomes_pb2
 from dosefinding.v1 import trial_service_pb2 as pb
 
 from ..client import DoseFindingClient
 from ..designs import load_design
-from ..files import PLAN_FILE, read_as, read_json
+from ..files import PLAN_FILE, message_from, read_as, read_json
 from ..words import word_enum
 from . import render
 
@@ -122,18 +120,8 @@ def create_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.Crea
         idempotency_key=_key(args))
     if args.plan:
         plan = read_json(args.plan, PLAN_FILE)
-        read_as(lambda: _with_plans(plan, request), args.plan, PLAN_FILE)
+        read_as(lambda: message_from(plan, ("backfill", "expansion"), request), args.plan, PLAN_FILE)
     return client.call(client.trials.CreateTrial, request)
-
-
-def _with_plans(plan: Any, request: pb.CreateTrialRequest) -> None:
-    """``request`` with the backfill and expansion plans of a plan file (the proto's JSON mapping)."""
-    if not isinstance(plan, dict):
-        raise ValueError(f'expected an object with "backfill" and/or "expansion", not {plan!r}')
-    unknown = sorted(set(plan) - {"backfill", "expansion"})
-    if unknown:
-        raise ValueError(f"unknown plan {unknown[0]!r}; expected backfill and/or expansion")
-    json_format.ParseDict(plan, request)
 
 
 def _phase(word: str) -> int:
