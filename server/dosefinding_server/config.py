@@ -123,6 +123,7 @@ def _entries(data: Mapping[str, Any], table: str, keys: tuple[str, ...]) -> list
     entries = data.get(table, [])
     if not isinstance(entries, list):
         raise ConfigError(f"{table}: expected [[{table}]] tables, not {entries!r}")
+    found = []
     for index, entry in enumerate(entries):
         where = f"{table}[{index}]"
         if not isinstance(entry, dict):
@@ -130,7 +131,8 @@ def _entries(data: Mapping[str, Any], table: str, keys: tuple[str, ...]) -> list
         for key in keys:
             if not isinstance(entry.get(key), str) or not entry[key]:
                 raise ConfigError(f"{where}: {key} is required, as text")
-    return [(f"{table}[{index}]", entry) for index, entry in enumerate(entries)]
+        found.append((where, entry))
+    return found
 
 
 def _identities(data: Mapping[str, Any]) -> Identities:
