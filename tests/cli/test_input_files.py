@@ -47,38 +47,26 @@ def test_a_design_file_that_cannot_be_read_is_named(run, tmp_path):
     expect_refusal(run, ["evaluate", str(binary), "1NNN"], binary, "design file", "not UTF-8 text")
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("[1, 2]", "expected an object (fields: backfill, expansion), not [1, 2]"),
-    ('{"backfil": {}}', "unknown field 'backfil'; expected backfill, expansion"),
-    ('{"backfill": {"cap_per_dose": "three"}}', "cap_per_dose"),
-])
-def test_a_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path, text, problem):
-    plan = tmp_path / "plan.json"
-    plan.write_text(text)
-    expect_refusal(run, ["trial", "create", "--protocol", "P", "--design", str(EXAMPLES / "crm.json"),
-                         "--plan", str(plan)], plan, "plan file", problem)
+CREATE = ["trial", "create", "--protocol", "P", "--design", str(EXAMPLES / "crm.json"), "--plan"]
+SIMULATE = ["simulate", str(EXAMPLES / "crm.json"), "--truth", "0.1,0.2,0.3,0.4,0.5", "--backfill-plan"]
+VERIFY = ["audit", "verify", "--trusted-checkpoint"]
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("[1, 2]", "expected an object (fields: backfill, expansion, backfill_per_cohort"),
-    ('{"expansion_sise": 5}', "unknown field 'expansion_sise'"),
-])
-def test_a_simulation_plan_file_that_is_not_a_plan_is_named_with_its_problem(run, tmp_path, text, problem):
-    plan = tmp_path / "plan.json"
-    plan.write_text(text)
-    expect_refusal(run, ["simulate", str(EXAMPLES / "crm.json"), "--truth", "0.1,0.2,0.3,0.4,0.5",
-                         "--backfill-plan", str(plan)], plan, "plan file", problem)
-
-
-@pytest.mark.parametrize("text, problem", [
-    ("not json", "not JSON"),
-    ('{"tree_size": "many"}', "tree_size"),
-])
-def test_a_checkpoint_file_that_is_not_a_checkpoint_is_named_with_its_problem(run, tmp_path, text, problem):
-    checkpoint = tmp_path / "checkpoint.json"
-    checkpoint.write_text(text)
-    expect_refusal(run, ["audit", "verify", "--trusted-checkpoint", str(checkpoint)], checkpoint,
-                   "checkpoint file", problem)
+@pytest.mark.parametrize("command, what, text, problem", [
+    (CREATE, "plan file", "[1, 2]", "expected an object (fields: backfill, expansion), not [1, 2]"),
+    (CREATE, "plan file", '{"backfil": {}}', "unknown field 'backfil'; expected backfill, expansion"),
+    (CREATE, "plan file", '{"backfill": {"cap_per_dose": "three"}}', "cap_per_dose"),
+    (SIMULATE, "plan file", "[1, 2]", "expected an object (fields: backfill, expansion, backfill_per_cohort"),
+    (SIMULATE, "plan file", '{"expansion_sise": 5}', "unknown field 'expansion_sise'"),
+    (VERIFY, "checkpoint file", "not json", "not JSON"),
+    (VERIFY, "checkpoint file", '{"tree_size": "many"}', "tree_size"),
+], ids=["plan-list", "plan-unknown", "plan-word", "simulation-plan-list", "simulation-plan-unknown",
+        "checkpoint-not-json", "checkpoint-word"])
+def test_a_file_that_is_not_what_its_option_asks_for_is_named_with_its_problem(run, tmp_path, command, what, text,
+                                                                               problem):
+    given = tmp_path / "given.json"
+    given.write_text(text)
+    expect_refusal(run, [*command, str(given)], given, what, problem)
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
