@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dosefinding_server.engine.errors import InputError
 from dosefinding_server.engine.outcomes import Outcomes, parse_outcome_string
 from dosefinding_server.engine.paths import PathNode, cohort_outcomes, dose_paths
 from dosefinding_server.engine.registry import build_design
@@ -39,3 +40,12 @@ def test_dose_paths_are_the_naive_tree(name: str, previous: str, sizes: list[int
     design = build_design(DESIGNS[name])
     outcomes = parse_outcome_string(previous, design.num_doses or 5) if previous else Outcomes()
     assert dose_paths(design, outcomes, sizes, next_dose) == naive_paths(design, outcomes, sizes, next_dose)
+
+
+@pytest.mark.parametrize("next_dose", [0, 6])
+def test_a_first_dose_outside_the_design_is_refused_by_its_own_field(next_dose: int) -> None:
+    design = build_design([{"stage": "crm", "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55], "target": 0.25}])
+    with pytest.raises(InputError) as caught:
+        dose_paths(design, Outcomes(), [3], next_dose)
+    assert [(v.field, v.description) for v in caught.value.violations] == [
+        ("next_dose", f"dose {next_dose} is outside 1..5")]

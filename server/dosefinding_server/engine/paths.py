@@ -118,6 +118,8 @@ def dose_paths(
     for index, size in enumerate(cohort_sizes):
         if size < 1:
             raise InputError(f"cohort_sizes[{index}]", f"cohort size {size} is not 1 or more")
+    if next_dose is not None and not 1 <= next_dose <= (design.num_doses or next_dose):
+        raise InputError("next_dose", f"dose {next_dose} is outside 1..{design.num_doses}")
     if count_nodes_bound(cohort_sizes) > MAX_NODES:
         raise InputError("cohort_sizes", f"the tree could exceed {MAX_NODES} nodes; ask for fewer cohorts")
     tree = _Tree(design, cohort_sizes)
