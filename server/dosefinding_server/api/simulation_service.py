@@ -10,10 +10,9 @@ translation), so a simulated plan is the plan a trial would register.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import grpc
-from google.protobuf.message import Message
 
 from dosefinding.v1 import calculations_pb2 as calc
 from dosefinding.v1 import design_pb2, outcomes_pb2
@@ -47,7 +46,7 @@ from dosefinding_server.engine.simulation.scenario import DEFAULT_MAX_DOSE_DECIS
 from dosefinding_server.engine.simulation.summary import StopCount, Summary
 
 from .trial_service import backfill_plan, expansion_plan
-from .translate import design_from_proto, outcomes_from_proto
+from .translate import design_from_proto, get_optional, outcomes_from_proto
 
 #: the most trials one call may simulate per design and scenario, and over all of them
 MAX_TRIALS, MAX_TOTAL_TRIALS = 1_000_000, 10_000_000
@@ -123,8 +122,8 @@ def _scenarios(scenarios: Sequence[pb.SimulationScenario]) -> list[Scenario]:
 
 def _conduct(message: pb.TrialConduct) -> Conduct:
     """An engine conduct; problems are reported under its own fields (the caller adds ``conducts[i]``)."""
-    backfill = backfill_plan(message.backfill if message.HasField("backfill") else None)
-    expansion = expansion_plan(message.expansion if message.HasField("expansion") else None)
+    backfill = backfill_plan(get_optional(message, "backfill"))
+    expansion = expansion_plan(get_optional(message, "expansion"))
     if backfill is None and message.backfill_per_cohort:
         raise InputError("backfill_per_cohort", "is set without a backfill plan")
     if expansion is None and (message.expansion_size or message.stratum_probabilities
@@ -191,18 +190,13 @@ def _contrast(contrast: ConductContrast) -> pb.ConductContrast:
     return message
 
 
-def _optional(message: Message, name: str, default: Any) -> Any:
-    """An optional field's value, or ``default`` (the R default) when it is absent."""
-    return getattr(message, name) if message.HasField(name) else default
-
-
 def _settings(request: pb.SimulateTrialsRequest) -> TrialSettings:
     """escalation's settings; ``max_dose_decisions`` 0 means no limit."""
     return TrialSettings(
-        cohort_size=_optional(request, "cohort_size", 3),
-        max_patients=_optional(request, "max_patients", None),
-        start_dose=_optional(request, "start_dose", None),
-        max_dose_decisions=_optional(request, "max_dose_decisions", DEFAULT_MAX_DOSE_DECISIONS) or None,
+        cohort_size=get_optional(request, "cohort_size", 3),
+        max_patients=get_optional(request, "max_patients", None),
+        start_dose=get_optional(request, "start_dose", None),
+        max_dose_decisions=get_optional(request, "max_dose_decisions", DEFAULT_MAX_DOSE_DECISIONS) or None,
     )
 
 
@@ -213,8 +207,7 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
                      ) -> pb.GetDosePathsResponse:
         design = design_from_proto(request.design)
         previous = outcomes_from_proto(request.previous_outcomes, design, "previous_outcomes")
-        next_dose = request.next_dose if request.HasField("next_dose") else None
-        nodes = dose_paths(design, previous, tuple(request.cohort_sizes), next_dose)
+        nodes = dose_paths(design, previous, tuple(request.cohort_sizes), get_optional(request, "next_dose"))
         response = pb.GetDosePathsResponse()
         for node in nodes:
             entry = response.nodes.add(node_id=node.node_id, depth=node.depth, pathway=node.pathway,
@@ -233,7 +226,7 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
                       request.include_trials)
         events = simulate_designs(
             designs, scenarios, _settings(request), request.num_trials, request.seed,
-            target=request.target if request.HasField("target") else None,
+            target=get_optional(request, "target"),
             runner=shared_runner(request.workers), chunk_size=request.chunk_size or None, conducts=conducts,
         )
         for event in events:
@@ -259,10 +252,10 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
         _check_trials(request.ntrial, "ntrial", 1, request.include_trials)
         design = BoinOcDesign(
             target=request.target, ncohort=request.ncohort, cohortsize=request.cohortsize,
-            n_earlystop=_optional(request, "n_earlystop", 100), startdose=_optional(request, "startdose", 1),
-            titration=request.titration, p_saf=_optional(request, "p_saf", None),
-            p_tox=_optional(request, "p_tox", None), cutoff_eli=_optional(request, "cutoff_eli", 0.95),
-            extrasafe=request.extrasafe, offset=_optional(request, "offset", 0.05), bound_mtd=request.bound_mtd,
+            n_earlystop=get_optional(request, "n_earlystop", 100), startdose=get_optional(request, "startdose", 1),
+            titration=request.titration, p_saf=get_optional(request, "p_saf", None),
+            p_tox=get_optional(request, "p_tox", None), cutoff_eli=get_optional(request, "cutoff_eli", 0.95),
+            extrasafe=request.extrasafe, offset=get_optional(request, "offset", 0.05), bound_mtd=request.bound_mtd,
         )
         oc = final(get_oc(design, tuple(request.p_true), request.ntrial, request.seed,
                           runner=shared_runner(request.workers), chunk_size=request.chunk_size or None))
@@ -288,10 +281,10 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
         x0 = request.start_level if start == "start_level" else tuple(request.initial_design.levels)
         design = CrmSimDesign(
             prior=tuple(request.prior), target=request.target, n=request.n, x0=x0,
-            mcohort=_optional(request, "mcohort", 1), restrict=_optional(request, "restrict", True),
+            mcohort=get_optional(request, "mcohort", 1), restrict=get_optional(request, "restrict", True),
             method=enum_word(calc.CrmMethod.DESCRIPTOR, request.method) or "bayes",
             model=enum_word(design_pb2.CrmModel.DESCRIPTOR, request.model) or "empiric",
-            intcpt=_optional(request, "intcpt", 3.0), scale=_optional(request, "scale", math.sqrt(1.34)),
+            intcpt=get_optional(request, "intcpt", 3.0), scale=get_optional(request, "scale", math.sqrt(1.34)),
         )
         sim = final(crmsim(design, tuple(request.pi), request.nsim, request.seed,
                            runner=shared_runner(request.workers), chunk_size=request.chunk_size or None))

@@ -98,9 +98,9 @@ def patient_from_proto(outcome: outcomes_pb2.PatientOutcome, dose: int, cohort: 
                    weight=get_optional(outcome, "weight"))
 
 
-def get_optional(message: Message, name: str) -> Any:
-    """An optional field's value, ``None`` (R's NA) when it is absent."""
-    return getattr(message, name) if message.HasField(name) else None
+def get_optional(message: Message, name: str, default: Any = None) -> Any:
+    """An optional field's value, or ``default`` when it is absent (``None``: R's NA; or R's default)."""
+    return getattr(message, name) if message.HasField(name) else default
 
 
 def set_optional(message: Message, name: str, value: Any) -> None:

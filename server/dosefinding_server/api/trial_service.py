@@ -43,14 +43,13 @@ def backfill_plan(message: pb.BackfillPlan | None) -> backfilling.BackfillPlan |
     if message is None:
         return None
     try:
-        prior = (message.prior_alpha if message.HasField("prior_alpha") else 1.0,
-                 message.prior_beta if message.HasField("prior_beta") else 1.0)
+        prior = (get_optional(message, "prior_alpha", 1.0), get_optional(message, "prior_beta", 1.0))
         futility = (PosteriorRule(Rule.FUTILITY, message.futility_theta, message.futility_confidence, *prior)
                     if message.HasField("futility_theta") else None)
         return backfilling.BackfillPlan(
             cap_per_dose=message.cap_per_dose,
             safety=PosteriorRule(Rule.TOXICITY, message.safety_theta, message.safety_confidence, *prior),
-            clear_after=message.clear_after if message.HasField("clear_after") else 3,
+            clear_after=get_optional(message, "clear_after", 3),
             futility=futility)
     except InputError as error:
         raise error.prefixed("backfill") from None
@@ -260,11 +259,11 @@ class TrialService(pb_grpc.TrialServiceServicer):
 
     def backfill_plan(self, state: model.TrialState) -> backfilling.BackfillPlan | None:
         created = self.created_message(state)
-        return backfill_plan(created.backfill if created.HasField("backfill") else None)
+        return backfill_plan(get_optional(created, "backfill"))
 
     def expansion_plan(self, state: model.TrialState) -> expanding.ExpansionPlan | None:
         created = self.created_message(state)
-        return expansion_plan(created.expansion if created.HasField("expansion") else None)
+        return expansion_plan(get_optional(created, "expansion"))
 
     def AssignPatient(self, request: pb.AssignPatientRequest, context: grpc.ServicerContext
                       ) -> pb.AssignPatientResponse:
@@ -315,8 +314,8 @@ class TrialService(pb_grpc.TrialServiceServicer):
         distinct_names(request.dose_labels, lambda index: f"dose_labels[{index}]")
         distinct_names([entry.key for entry in request.metadata], lambda index: f"metadata[{index}].key")
         digest = design_sha256(request.design)
-        backfill_plan(request.backfill if request.HasField("backfill") else None)
-        plan = expansion_plan(request.expansion if request.HasField("expansion") else None)
+        backfill_plan(get_optional(request, "backfill"))
+        plan = expansion_plan(get_optional(request, "expansion"))
         if plan is not None and design.num_doses is not None and max(plan.arms) > design.num_doses:
             raise InputError("expansion.arms", f"dose {max(plan.arms)} is outside 1..{design.num_doses}")
         seed = secrets.randbits(63)
