@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import grpc
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dosefinding_server.audit.export import REVIEW_FIELDS
@@ -90,3 +92,11 @@ def test_an_open_ended_window_and_an_empty_one(auditor, workload):
     before_the_log = timestamp(everything[0]["recorded_at"], -timedelta(days=1))
     assert export_jsonl(auditor, end=before_the_log) == []
     assert export_csv(auditor, end=before_the_log) == []
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(auditor, workload):
+    first = export_jsonl(auditor)[0]["recorded_at"]
+    with pytest.raises(grpc.RpcError) as caught:
+        export_jsonl(auditor, start=timestamp(first, timedelta(hours=1)), end=timestamp(first))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "end: " in caught.value.details() and "is not after start" in caught.value.details()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from dosefinding.v1 import audit_service_pb2 as apb
-from dosefinding_client import DoseFindingClient
+from dosefinding_client import DoseFindingClient, ServiceError
 from dosefinding_server.api.payloads import message_bytes, parsed
 from dosefinding_server.api.replay import Replayer
 from dosefinding_server.api.trial_service import TrialService
@@ -51,6 +53,13 @@ def test_a_trials_replay_covers_its_decisions_only(auditor, workload):
         report = replay(auditor, trial_id=trial_id)
         assert list(report.differences) == []
         assert (report.replayed, report.skipped) == (6, 2)
+
+
+def test_a_range_that_ends_before_it_starts_is_refused(auditor, workload):
+    with pytest.raises(ServiceError) as caught:
+        replay(auditor, first_sequence=5, last_sequence=2)
+    assert [(v.field, v.description) for v in caught.value.violations] == [
+        ("last_sequence", "2 is before first_sequence 5")]
 
 
 def test_a_logged_answer_the_engine_does_not_give_is_reported(auditor, workload, audit_server):

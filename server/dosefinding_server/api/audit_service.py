@@ -100,6 +100,9 @@ class AuditService(pb_grpc.AuditServiceServicer):
                       ) -> Iterator[pb.ExportRecordsResponse]:
         start = request.start.ToDatetime() if request.HasField("start") else None
         end = request.end.ToDatetime() if request.HasField("end") else None
+        if start is not None and end is not None and end <= start:
+            raise InputError("end", f"{utc_timestamp(_utc(end))} is not after start {utc_timestamp(_utc(start))}: "
+                                    "the window holds no time")
         records = export.select_records(self.audit.storage, trial_id=request.trial_id or None,
                                         start=_utc(start), end=_utc(end))
         writer = export.write_csv if request.format == pb.EXPORT_FORMAT_CSV else export.write_jsonl
@@ -114,6 +117,8 @@ class AuditService(pb_grpc.AuditServiceServicer):
                         ) -> pb.ReplayDecisionsResponse:
         last = request.last_sequence or self.audit.size
         first = request.first_sequence or 1
+        if first > last:
+            raise InputError("last_sequence", f"{last} is before first_sequence {first}")
         records = (self.audit.record(seq) for seq in range(first, min(last, self.audit.size) + 1))
         if request.trial_id:
             records = (r for r in records if r.entry.trial_id == request.trial_id)
