@@ -103,6 +103,14 @@ def test_refusals_name_the_field(client: DoseFindingClient) -> None:
     assert caught.value.violations[0].field == "method"
 
 
+def test_a_negative_worker_count_is_refused(client: DoseFindingClient) -> None:
+    request = spb.SimulateTrialsRequest(designs=[design_from_stages([BOIN])], num_trials=10, workers=-1,
+                                        scenarios=[spb.SimulationScenario(true_prob_tox=[0.1, 0.2, 0.3, 0.4, 0.5])])
+    with pytest.raises(ServiceError) as caught:
+        stream(client, request)
+    assert [(v.field, v.description) for v in caught.value.violations] == [("workers", "-1 is not 0 or more")]
+
+
 def test_get_oc_and_crmsim_answer_with_standard_errors(client: DoseFindingClient) -> None:
     oc = client.call(client.simulations.SimulateBoinOperatingCharacteristics,
                      spb.SimulateBoinOperatingCharacteristicsRequest(

@@ -157,7 +157,10 @@ _shared_lock = threading.Lock()
 
 
 def shared_runner(workers: int) -> LocalRunner:
-    """A process-wide runner with ``workers`` workers (at most the machine's cores), kept for later calls."""
+    """A process-wide runner with ``workers`` workers (0 or 1: this process; at most the machine's cores), kept
+    for later calls; a negative count is refused (results never depend on it, but it asks for nothing)."""
+    if workers < 0:
+        raise InputError("workers", f"{workers} is not 0 or more")
     workers = max(1, min(workers, os.cpu_count() or 1))
     with _shared_lock:
         runner = _shared.get(workers)
