@@ -194,8 +194,8 @@ def _settings(request: pb.SimulateTrialsRequest) -> TrialSettings:
     """escalation's settings; ``max_dose_decisions`` 0 means no limit."""
     return TrialSettings(
         cohort_size=get_optional(request, "cohort_size", 3),
-        max_patients=get_optional(request, "max_patients", None),
-        start_dose=get_optional(request, "start_dose", None),
+        max_patients=get_optional(request, "max_patients"),
+        start_dose=get_optional(request, "start_dose"),
         max_dose_decisions=get_optional(request, "max_dose_decisions", DEFAULT_MAX_DOSE_DECISIONS) or None,
     )
 
@@ -253,8 +253,8 @@ class SimulationService(pb_grpc.SimulationServiceServicer):
         design = BoinOcDesign(
             target=request.target, ncohort=request.ncohort, cohortsize=request.cohortsize,
             n_earlystop=get_optional(request, "n_earlystop", 100), startdose=get_optional(request, "startdose", 1),
-            titration=request.titration, p_saf=get_optional(request, "p_saf", None),
-            p_tox=get_optional(request, "p_tox", None), cutoff_eli=get_optional(request, "cutoff_eli", 0.95),
+            titration=request.titration, p_saf=get_optional(request, "p_saf"),
+            p_tox=get_optional(request, "p_tox"), cutoff_eli=get_optional(request, "cutoff_eli", 0.95),
             extrasafe=request.extrasafe, offset=get_optional(request, "offset", 0.05), bound_mtd=request.bound_mtd,
         )
         oc = final(get_oc(design, tuple(request.p_true), request.ntrial, request.seed,
