@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
@@ -56,9 +57,10 @@ class ServiceError(Exception):
 class DoseFindingClient:
     """Calls the service at ``target`` (``HOST:PORT``).
 
-    Every call has a deadline (``timeout`` seconds).  Calls that cannot change
-    state are retried on ``UNAVAILABLE`` with exponential back-off; calls that
-    write carry an idempotency key so that a retry never applies twice.
+    Every call has a deadline (``timeout`` seconds, more than 0).  A call that
+    finds the service unavailable or runs out of time is tried again, up to
+    ``retries`` more times, with exponential back-off; calls that write carry
+    an idempotency key, so that a retry never applies twice.
     Each client has a connection of its own (gRPC would otherwise share one
     between channels to the same address), so that a server running several
     worker processes, which spreads connections over them, spreads clients.
@@ -67,6 +69,10 @@ class DoseFindingClient:
     def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
                  timeout: float = 30.0, retries: int = 3,
                  metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        if not timeout > 0 or math.isinf(timeout):  # NaN fails the comparison too
+            raise ValueError(f"timeout: {timeout} is not a number of seconds above 0")
+        if retries < 0:
+            raise ValueError(f"retries: {retries} is not 0 or more")
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.use_local_subchannel_pool", 1)]
         self.channel = (grpc.secure_channel(target, credentials, options) if credentials
                         else grpc.insecure_channel(target, options))
