@@ -178,6 +178,8 @@ def load(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> C
     for name in _ADDRESSES:
         if (address := getattr(config, name)) is not None:
             _check_address(name, address)
+    if Path(config.data_dir).exists() and not Path(config.data_dir).is_dir():
+        raise ConfigError(f"data_dir: {config.data_dir} is not a directory")
     if config.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"log_level: {config.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
     return config

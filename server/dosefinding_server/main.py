@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 
 from .affinity import cpu_plan, pin_this_process
 from .api.server import KEY_ARCHIVE_DIR, build_server, rotate_signing_key
-from .audit.errors import AuditError
+from .audit.errors import AuditError, KeyFileError
 from .audit.signing import generate_private_key, key_id, save_private_key
 from .config import Config, ConfigError, add_flags, load
 from .logging import configure_logging
@@ -50,13 +50,21 @@ def is_loopback(listen: str) -> bool:
 
 
 def keygen(out: str) -> int:
+    """``keygen``: a new signing key in ``out`` and its public half beside it; neither file may exist already."""
     key = generate_private_key()
-    save_private_key(key, out)
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    Path(out).with_suffix(".pub").write_bytes(public)
+    public_path = Path(out).with_suffix(".pub")
+    try:
+        if public_path.exists():
+            raise KeyFileError(f"{public_path} already exists; refusing to overwrite a key file")
+        save_private_key(key, out)
+        public_path.write_bytes(public)
+    except (AuditError, OSError) as error:
+        print(f"dosefinding-server keygen: {error}", file=sys.stderr)
+        return 1
     print(public.decode().strip())
     print(f"key id (SHA-256 fingerprint): {key_id(key.public_key())}")
-    print(f"private key: {out} (mode 0600); public key: {Path(out).with_suffix('.pub')}")
+    print(f"private key: {out} (mode 0600); public key: {public_path}")
     return 0
 
 

@@ -204,3 +204,19 @@ def test_the_public_key_archive_is_what_anchors_verification(tmp_path, data_dir,
         archived.unlink()
     with pytest.raises(LogIntegrityError, match="not among the trusted public keys"):
         build_server(Config(listen="127.0.0.1:0", data_dir=str(data_dir), insecure=True))
+
+
+def test_keygen_refuses_to_overwrite_either_key_file_and_says_so(tmp_path, capsys):
+    existing = new_key(tmp_path, "kept.pem")
+    before = existing.read_bytes(), existing.with_suffix(".pub").read_bytes()
+    capsys.readouterr()
+    assert main(["keygen", "--out", str(existing)]) == 1
+    assert capsys.readouterr().err == (f"dosefinding-server keygen: {existing.with_suffix('.pub')} already exists; "
+                                       "refusing to overwrite a key file\n")
+    assert (existing.read_bytes(), existing.with_suffix(".pub").read_bytes()) == before
+    stray = tmp_path / "stray.pub"
+    stray.write_text("someone else's public key")
+    assert main(["keygen", "--out", str(tmp_path / "stray.pem")]) == 1
+    assert not (tmp_path / "stray.pem").exists() and stray.read_text() == "someone else's public key"
+    assert main(["keygen", "--out", str(tmp_path / "missing" / "key.pem")]) == 1
+    assert "No such file or directory" in capsys.readouterr().err

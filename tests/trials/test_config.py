@@ -96,6 +96,13 @@ def test_identities_from_the_file_are_the_callers(tmp_path: Path) -> None:
     assert identities.tokens == {DIGEST: ("stats", frozenset({Role.STATISTICIAN, Role.AUDITOR}))}
 
 
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "store"
+    not_a_directory.write_text("")
+    with pytest.raises(ConfigError, match="data_dir: .* is not a directory"):
+        load(parse("--data-dir", str(not_a_directory)), {})
+
+
 def test_the_accepted_forms_of_an_address_and_a_log_level() -> None:
     config = load(parse("--listen", "[::1]:0", "--log-level", "WARNING"),
                   {"DOSEFINDING_PROBE_LISTEN": "localhost:65535"})
