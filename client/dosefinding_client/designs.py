@@ -26,12 +26,13 @@ def _set_field(body: Message, key: str, value: Any, where: str) -> None:
     if field is None:
         raise ValueError(f"{where}: {body.DESCRIPTOR.name} has no parameter {key!r}")
     try:
-        _set_value(body, field, key, value)
+        _set_value(body, field, value)
     except (TypeError, ValueError) as error:  # e.g. a word where a number belongs
         raise ValueError(f"{where}.{key}: {value!r} does not fit ({error})") from None
 
 
-def _set_value(body: Message, field: FieldDescriptor, key: str, value: Any) -> None:
+def _set_value(body: Message, field: FieldDescriptor, value: Any) -> None:
+    key = field.name
     if field.message_type is design_pb2.DoseRef.DESCRIPTOR:
         ref = getattr(body, key)
         if isinstance(value, str):
