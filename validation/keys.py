@@ -1,10 +1,10 @@
 """The Ed25519 key pair with which a person signs a validation report.
 
 ``python -m validation keygen --out KEYDIR`` writes ``signing.key`` (PKCS#8
-PEM, mode 0600, never over an existing file) and ``signing.pub``
-(SubjectPublicKeyInfo PEM), and prints the fingerprint: the SHA-256 of the
-raw 32-byte public key, in hex, which is also the key id in the signature
-envelope.  The signer gives the fingerprint to QA through a separate
+PEM, mode 0600) and ``signing.pub`` (SubjectPublicKeyInfo PEM), over neither
+an existing key nor an existing public key, and prints the fingerprint: the
+SHA-256 of the raw 32-byte public key, in hex, which is also the key id in
+the signature envelope.  The signer gives the fingerprint to QA through a separate
 channel; reviewers check signatures against the public key whose
 fingerprint that is.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dosefinding_server.audit.signing import (
-    generate_private_key, key_id, load_private_key, load_public_key, save_private_key, save_public_key,
+    generate_private_key, key_id, load_private_key, load_public_key, save_key_pair,
 )
 
 PRIVATE_KEY_FILE = "signing.key"
@@ -48,10 +48,11 @@ def fingerprint(public_key: Ed25519PublicKey) -> str:
 
 def keygen(out_dir: Path) -> str:
     """Write a new key pair into ``out_dir``; return the public key's fingerprint."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir} is not a directory")
     out_dir.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
-    save_private_key(key, out_dir / PRIVATE_KEY_FILE, _passphrase())
-    save_public_key(key.public_key(), out_dir / PUBLIC_KEY_FILE)
+    save_key_pair(key, out_dir / PRIVATE_KEY_FILE, out_dir / PUBLIC_KEY_FILE, _passphrase())
     return fingerprint(key.public_key())
 
 

@@ -22,12 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import structlog
-from cryptography.hazmat.primitives import serialization
 
 from .affinity import cpu_plan, pin_this_process
 from .api.server import KEY_ARCHIVE_DIR, build_server, rotate_signing_key
-from .audit.errors import AuditError, KeyFileError
-from .audit.signing import generate_private_key, key_id, save_private_key
+from .audit.errors import AuditError
+from .audit.signing import generate_private_key, key_id, save_key_pair
 from .config import Config, ConfigError, add_flags, load
 from .logging import configure_logging
 from .storage import StorageError
@@ -52,17 +51,13 @@ def is_loopback(listen: str) -> bool:
 def keygen(out: str) -> int:
     """``keygen``: a new signing key in ``out`` and its public half beside it; neither file may exist already."""
     key = generate_private_key()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     public_path = Path(out).with_suffix(".pub")
     try:
-        if public_path.exists():
-            raise KeyFileError(f"{public_path} already exists; refusing to overwrite a key file")
-        save_private_key(key, out)
-        public_path.write_bytes(public)
+        save_key_pair(key, Path(out), public_path)
     except (AuditError, OSError) as error:
         print(f"dosefinding-server keygen: {error}", file=sys.stderr)
         return 1
-    print(public.decode().strip())
+    print(public_path.read_text().strip())
     print(f"key id (SHA-256 fingerprint): {key_id(key.public_key())}")
     print(f"private key: {out} (mode 0600); public key: {public_path}")
     return 0

@@ -211,7 +211,7 @@ def test_keygen_refuses_to_overwrite_either_key_file_and_says_so(tmp_path, capsy
     before = existing.read_bytes(), existing.with_suffix(".pub").read_bytes()
     capsys.readouterr()
     assert main(["keygen", "--out", str(existing)]) == 1
-    assert capsys.readouterr().err == (f"dosefinding-server keygen: {existing.with_suffix('.pub')} already exists; "
+    assert capsys.readouterr().err == (f"dosefinding-server keygen: {existing} already exists; "
                                        "refusing to overwrite a key file\n")
     assert (existing.read_bytes(), existing.with_suffix(".pub").read_bytes()) == before
     stray = tmp_path / "stray.pub"

@@ -140,6 +140,23 @@ def test_keygen_writes_an_owner_only_key_and_prints_the_fingerprint(tmp_path: Pa
     assert main(["keygen", "--out", str(tmp_path / "keys")]) == 2, "an existing key is never overwritten"
 
 
+def test_keygen_leaves_an_existing_public_key_and_writes_no_private_key(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / PUBLIC_KEY_FILE).write_text("the key QA pinned")
+    assert main(["keygen", "--out", str(keys)]) == 2
+    assert f"{keys / PUBLIC_KEY_FILE} already exists; refusing to overwrite a key file" in capsys.readouterr().err
+    assert (keys / PUBLIC_KEY_FILE).read_text() == "the key QA pinned"
+    assert not (keys / PRIVATE_KEY_FILE).exists()
+
+
+def test_keygen_into_a_file_is_refused_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "keys").write_text("")
+    assert main(["keygen", "--out", str(tmp_path / "keys")]) == 2
+    assert capsys.readouterr().err == f"python -m validation keygen: {tmp_path / 'keys'} is not a directory\n"
+
+
 def test_signing_needs_signer_and_meaning(tmp_path: Path) -> None:
     keygen(tmp_path / "keys")
     with pytest.raises(SystemExit):

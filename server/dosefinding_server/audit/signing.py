@@ -99,6 +99,17 @@ def save_public_key(public_key: Ed25519PublicKey, path: str | Path) -> None:
                                                    serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
+def save_key_pair(private_key: Ed25519PrivateKey, private_path: Path, public_path: Path,
+                  passphrase: bytes | None = None) -> None:
+    """A new key pair's two files; neither may exist already, so that a public key somebody has pinned is never
+    replaced by one whose private half they do not know."""
+    for path in (private_path, public_path):
+        if path.exists():
+            raise KeyFileError(f"{path} already exists; refusing to overwrite a key file")
+    save_private_key(private_key, private_path, passphrase)
+    save_public_key(private_key.public_key(), public_path)
+
+
 def load_public_key(path: str | Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(Path(path).read_bytes())
