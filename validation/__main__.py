@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dosefinding_client import ServiceError
 from dosefinding_server.audit.errors import KeyFileError
 
 from . import evaluate
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"private key: {args.out / 'signing.key'} (mode 0600); public key: {args.out / 'signing.pub'}")
             return 0
         return _verify(args)
-    except (OSError, ValueError, RuntimeError, KeyFileError) as error:
+    except (OSError, ValueError, RuntimeError, KeyFileError, ServiceError) as error:
         print(f"python -m validation {args.command}: {error}", file=sys.stderr)
         return 2
 

@@ -24,13 +24,18 @@ CONCURRENCY = 8
 
 
 def read_cases(path: Path) -> Iterator[dict[str, Any]]:
+    """The cases of a JSON Lines file, one object per non-blank line; a line that is not one is refused by number."""
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    case = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise SystemExit(f"{path}:{number}: not JSON: {error}") from None
+                    raise ValueError(f"{path}:{number}: not JSON: {error}") from None
+                if not isinstance(case, dict):
+                    raise ValueError(f"{path}:{number}: not a case: a JSON object is expected, not "
+                                     f"{type(case).__name__}")
+                yield case
 
 
 def call_adapter(adapter: Callable[[DoseFindingClient, dict[str, Any]], dict[str, Any]],
@@ -63,11 +68,12 @@ def run(cases_path: Path, out_path: Path, target: str | None, progress: bool = T
     """Evaluate a case file; returns the number of cases answered with an error."""
     started = time.perf_counter()
     errors = total = 0
+    cases = list(read_cases(cases_path))
     server = nullcontext(target) if target else local_server()
     with server as address, DoseFindingClient(address, timeout=120.0) as client:
         client.wait_ready()
         with open(out_path, "w", encoding="utf-8") as out:
-            for line in evaluate(read_cases(cases_path), client):
+            for line in evaluate(cases, client):
                 out.write(json.dumps(line, separators=(",", ":")) + "\n")
                 total += 1
                 errors += "error" in line

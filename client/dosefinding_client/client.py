@@ -76,6 +76,7 @@ class DoseFindingClient:
         options = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.use_local_subchannel_pool", 1)]
         self.channel = (grpc.secure_channel(target, credentials, options) if credentials
                         else grpc.insecure_channel(target, options))
+        self.target = target
         self.timeout = timeout
         self.retries = retries
         self.metadata = metadata
@@ -107,4 +108,10 @@ class DoseFindingClient:
         raise AssertionError("unreachable")
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        """Wait until the channel is connected; a service that cannot be reached in time is an UNAVAILABLE
+        :class:`ServiceError`, like any call to it."""
+        try:
+            grpc.channel_ready_future(self.channel).result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            raise ServiceError(grpc.StatusCode.UNAVAILABLE,
+                               f"no connection to {self.target} within {timeout:g} s") from None
