@@ -66,8 +66,12 @@ def _signer(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Signer
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.cases_limit is not None and args.cases_limit < 1:
         parser.error("--cases-limit must be at least 1")
-    selection = Selection(frozenset(f.strip() for f in args.families.split(",")) if args.families else None,
-                          args.cases_limit)
+    families = None
+    if args.families is not None:
+        families = frozenset(name.strip() for name in args.families.split(",")) - {""}
+        if not families:
+            parser.error("--families names no family")
+    selection = Selection(families, args.cases_limit)
     return run(Options(args.out, args.target, _signer(args, parser), selection, args.run_tests, args.junit,
                        progress=not args.quiet))
 

@@ -67,7 +67,11 @@ def _test_outcomes(options: Options, started: unit_tests.TestRun | None,
             failures.append(f"the pytest run exited with status {status} (interrupted, an internal or usage "
                             "error, or no tests collected)")
         source = f"pytest run by this validation on {len(started.files)} test files (exit status {status})"
-        return (unit_tests.read_junit(started.junit) if started.junit.exists() else {}), source
+        try:
+            return (unit_tests.read_junit(started.junit) if started.junit.exists() else {}), source
+        except ValueError as error:
+            failures.append(f"the pytest run's results cannot be read: {error}")
+            return {}, source
     if options.junit is not None:
         shutil.copyfile(options.junit, options.out_dir / unit_tests.JUNIT_FILE)
         return (unit_tests.read_junit(options.out_dir / unit_tests.JUNIT_FILE),
@@ -141,8 +145,13 @@ def _exercise(options: Options, families: dict[str, list[dict[str, Any]]], progr
 def run(options: Options) -> int:
     """Run the validation and write the signed report; 0 when the verdict is PASS, 1 when FAIL."""
     out = options.out_dir
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is not a directory")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty: a report is written into a new or empty directory")
+    families = load(options.reference_dir, options.selection)
+    if options.junit is not None and not unit_tests.read_junit(options.junit):
+        raise ValueError(f"{options.junit} holds no test cases")
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress(options.progress)
     started_at = _utc_now()
@@ -151,7 +160,6 @@ def run(options: Options) -> int:
     if tests is not None:
         progress.say(f"tests: pytest started on {len(tests.files)} files in the background")
     try:
-        families = load(options.reference_dir, options.selection)
         progress.say("IQ: interpreter, distributions, project files, protos and stubs, reference data")
         iq = installation.qualify(options.reference_dir)
         oq, oc, trial, audit = _exercise(options, families, progress)

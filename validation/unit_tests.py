@@ -74,9 +74,14 @@ def _node_id(classname: str, name: str) -> str:
 
 
 def read_junit(path: Path) -> dict[str, str]:
-    """Each test case's node id and outcome (``passed``, ``failed`` or ``skipped``)."""
+    """Each test case's node id and outcome (``passed``, ``failed`` or ``skipped``); a file that is not XML is a
+    ``ValueError`` naming it."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as error:
+        raise ValueError(f"{path} is not JUnit XML: {error}") from None
     outcomes: dict[str, str] = {}
-    for case in ElementTree.parse(path).getroot().iter("testcase"):
+    for case in root.iter("testcase"):
         node = _node_id(case.get("classname", ""), case.get("name", ""))
         children = {child.tag for child in case}
         outcomes[node] = ("failed" if children & {"failure", "error"} else
