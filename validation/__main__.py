@@ -83,7 +83,9 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"ok      {line}")
     for problem in result.problems:
         print(f"FAILED  {problem}")
-    print(f"{args.report}: " + ("VERIFIED" if result.ok else f"NOT VERIFIED ({len(result.problems)} problems)"))
+    count = len(result.problems)
+    print(f"{args.report}: " + ("VERIFIED" if result.ok else
+                                f"NOT VERIFIED ({count} problem{'' if count == 1 else 's'})"))
     return 0 if result.ok else 1
 
 

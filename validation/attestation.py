@@ -105,13 +105,24 @@ class Verification:
         return not self.problems
 
 
+def _is_envelope(data: Any) -> bool:
+    """Whether ``data`` has the shape of a DSSE envelope (checked before securesystemslib reads it, which assumes
+    the shape)."""
+    return (isinstance(data, dict) and isinstance(data.get("payloadType"), str)
+            and isinstance(data.get("payload"), str) and isinstance(data.get("signatures"), list)
+            and all(isinstance(s, dict) and isinstance(s.get("keyid"), str) and isinstance(s.get("sig"), str)
+                    for s in data["signatures"]))
+
+
 def _open_envelope(out_dir: Path, result: Verification) -> Envelope | None:
     try:
         data = json.loads((out_dir / ENVELOPE_FILE).read_text(encoding="utf-8"))
+        if not _is_envelope(data):
+            raise ValueError("payloadType, payload and signatures (keyid and sig each) are not all there as text")
         return Envelope.from_dict(copy.deepcopy(data))
     except FileNotFoundError:
         result.problems.append(f"{ENVELOPE_FILE} is missing: the report carries no signature envelope")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError) as error:
         result.problems.append(f"{ENVELOPE_FILE} is not a readable DSSE envelope (altered?): "
                                f"{type(error).__name__}: {error}")
     return None
@@ -137,6 +148,16 @@ def _payload_key(body: dict[str, Any] | None) -> Ed25519PublicKey | None:
         return None
 
 
+def _signature_block(body: dict[str, Any] | None) -> dict[str, str] | None:
+    """The payload's manifestation of the signature (§11.50), if it has one with every field as text."""
+    predicate = (body or {}).get("predicate")
+    block = predicate.get("signature") if isinstance(predicate, dict) else None
+    fields = ("signer", "signed_at", "meaning", "key_id")
+    if isinstance(block, dict) and all(isinstance(block.get(name), str) for name in fields):
+        return block
+    return None
+
+
 def _check_signature(envelope: Envelope, body: dict[str, Any] | None, pinned: Ed25519PublicKey | None,
                      result: Verification) -> None:
     """The signature over the envelope's payload (checked even when the payload no longer parses)."""
@@ -160,10 +181,13 @@ def _check_signature(envelope: Envelope, body: dict[str, Any] | None, pinned: Ed
         result.problems.append(f"signature: INVALID for key {wanted}: the payload or the signature in "
                                f"{ENVELOPE_FILE} was changed")
         return
-    block = (body or {}).get("predicate", {}).get("signature") or {}
-    if block.get("key_id") != wanted:
-        result.problems.append(f"signature: the payload names key {block.get('key_id')}, but key {wanted} "
-                               "signed it")
+    block = _signature_block(body)
+    if block is None:
+        result.problems.append(f"signature: valid for key {wanted}, but the payload has no signature block of "
+                               "signer, signed_at, meaning and key_id")
+        return
+    if block["key_id"] != wanted:
+        result.problems.append(f"signature: the payload names key {block['key_id']}, but key {wanted} signed it")
         return
     result.verified.append(f"signature: valid Ed25519 signature by key {wanted} ({how})")
     result.verified.append(f"signed by {block['signer']} at {block['signed_at']}; meaning: {block['meaning']}")
@@ -206,6 +230,9 @@ def _check_report_json(out_dir: Path, body: dict[str, Any], result: Verification
 def verify(out_dir: Path, pinned: Ed25519PublicKey | None = None) -> Verification:
     """Re-check the signature and every digest of a report directory."""
     result = Verification([], [])
+    if not out_dir.is_dir():
+        result.problems.append(f"{out_dir} is not a directory: a report is the directory its run wrote")
+        return result
     envelope = _open_envelope(out_dir, result)
     if envelope is None:
         return result

@@ -97,6 +97,15 @@ def test_a_mangled_envelope_is_named(signed_report: Report, report_copy: Path) -
     assert any(p.startswith(ENVELOPE_FILE) for p in result.problems), result.problems
 
 
+@pytest.mark.parametrize("name", ["missing", "file"])
+def test_a_report_that_is_not_a_directory_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   name: str) -> None:
+    (tmp_path / "file").write_text("")
+    assert main(["verify", str(tmp_path / name)]) == 1
+    assert capsys.readouterr().out == (f"FAILED  {tmp_path / name} is not a directory: a report is the directory its "
+                                       f"run wrote\n{tmp_path / name}: NOT VERIFIED (1 problem)\n")
+
+
 def test_a_wrong_public_key_fails(report_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     other = tmp_path / "other"
     wrong = keygen(other)
