@@ -14,6 +14,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from dosefinding.v1 import audit_pb2
 from dosefinding.v1 import audit_service_pb2 as pb
 
 from ..client import DoseFindingClient
@@ -35,7 +36,9 @@ def register(commands: Any) -> None:
     verify = sub.add_parser("verify", help="verify the whole log; offline with --data-dir")
     verify.add_argument("--data-dir", help="verify this store directly (a copy is fine); no server needed")
     verify.add_argument("--public-key", help="PEM public key to trust (default: the key in --data-dir)")
-    verify.add_argument("--trusted-checkpoint", help="a checkpoint kept outside the store (JSON)")
+    verify.add_argument("--trusted-checkpoint",
+                        help="a checkpoint kept outside the store: what 'audit checkpoint' printed, or a copy of a "
+                             "data directory's trusted-checkpoint.json (default with --data-dir: the one in it)")
     verify.set_defaults(handler=verify_log, render=str, offline=lambda a: a.data_dir is not None)
 
     export = sub.add_parser("export", help="records of a trial or time window as JSON Lines or CSV")
@@ -65,9 +68,39 @@ def _utc(text: str | None, option: str) -> datetime | None:
     return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _checkpoint_from_store_form(record: Any) -> audit_pb2.Checkpoint:
+    """A data directory's ``trusted-checkpoint.json`` (integers and hex, as the server writes it) as a message."""
+    if not isinstance(record, dict):
+        raise ValueError(f"expected an object, not {record!r}")
+    fields = {"tree_size": int, "root_hash": str, "signed_at": str, "key_id": str, "signature": str}
+    for name, kind in fields.items():
+        if not isinstance(record[name], kind) or isinstance(record[name], bool):
+            raise ValueError(f"{name}: {record[name]!r} is not {'an integer' if kind is int else 'text'}")
+    message = audit_pb2.Checkpoint(tree_size=record["tree_size"], key_id=record["key_id"])
+    for name in ("root_hash", "signature"):
+        try:
+            setattr(message, name, bytes.fromhex(record[name]))
+        except ValueError:
+            raise ValueError(f"{name}: {record[name]!r} is not hexadecimal") from None
+    try:
+        message.signed_at.FromJsonString(record["signed_at"])
+    except ValueError:
+        raise ValueError(f"signed_at: {record['signed_at']!r} is not an RFC 3339 time") from None
+    return message
+
+
+def trusted_checkpoint(path: Path) -> audit_pb2.Checkpoint:
+    """A checkpoint kept outside the service: what ``audit checkpoint`` printed (an object with ``checkpoint``,
+    the proto's JSON mapping), or a copy of a data directory's ``trusted-checkpoint.json``."""
+    record = read_json(path, CHECKPOINT_FILE)
+    if isinstance(record, dict) and "checkpoint" in record:
+        return parse_message(record, pb.GetLatestCheckpointResponse(), path, CHECKPOINT_FILE).checkpoint
+    return read_as(lambda: _checkpoint_from_store_form(record), path, CHECKPOINT_FILE)
+
+
 def verify_offline(args: argparse.Namespace) -> str:
     """Verify a store on disk with the server's own verifier (the same code the server runs at start)."""
-    from dosefinding_server.audit.signing import Checkpoint
+    from dosefinding_server.api.audit_service import checkpoint_from_message
     from dosefinding_server.audit.verify import verify_log as verify_store
 
     data_dir = Path(args.data_dir)
@@ -77,10 +110,7 @@ def verify_offline(args: argparse.Namespace) -> str:
     keys = [_public_key(Path(args.public_key)) if args.public_key else _store_key(data_dir)]
     keys += [_public_key(path) for path in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
     trusted_path = Path(args.trusted_checkpoint) if args.trusted_checkpoint else data_dir / TRUSTED_CHECKPOINT_FILE
-    trusted = None
-    if trusted_path.exists():
-        record = read_json(trusted_path, CHECKPOINT_FILE)
-        trusted = read_as(lambda: Checkpoint.from_json(record), trusted_path, CHECKPOINT_FILE)
+    trusted = checkpoint_from_message(trusted_checkpoint(trusted_path)) if trusted_path.exists() else None
     report = verify_store(str(database), trusted, public_keys=keys)
     against = f" against the checkpoint in {trusted_path}" if trusted else " (no trusted checkpoint given)"
     if not report.ok:
@@ -118,8 +148,7 @@ def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> st
     assert client is not None
     request = pb.VerifyLogRequest()
     if args.trusted_checkpoint:
-        parse_message(read_json(args.trusted_checkpoint, CHECKPOINT_FILE), request.trusted_checkpoint,
-                      args.trusted_checkpoint, CHECKPOINT_FILE)
+        request.trusted_checkpoint.CopyFrom(trusted_checkpoint(Path(args.trusted_checkpoint)))
     report = client.call(client.audit.VerifyLog, request)
     if not report.ok:
         where = f"first bad record: {report.first_bad_sequence}; " if report.HasField("first_bad_sequence") else ""
