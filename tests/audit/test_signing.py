@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dosefinding_server.audit.errors import KeyFileError
 from dosefinding_server.audit.signing import (Checkpoint, endorse, endorsement_valid, generate_private_key, key_id,
@@ -76,6 +78,22 @@ def test_checkpoint_signature_covers_every_field() -> None:
                     replace(checkpoint, signature=bytes([checkpoint.signature[0] ^ 1]) + checkpoint.signature[1:])):
         assert not altered.signature_valid(KEY.public_key())
     assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+KEPT = sign_checkpoint(KEY, 42, ROOT, "2025-03-01T09:00:00.000000Z").to_json()
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=JSON | st.fixed_dictionaries({name: st.just(value) | JSON for name, value in KEPT.items()}))
+def test_reading_a_kept_checkpoint_converts_nothing_by_guess(document: object) -> None:
+    try:
+        read = Checkpoint.from_json(document)
+    except ValueError:
+        return
+    assert read.to_json() == document, "only the exact form to_json writes is read"
 
 
 def test_endorsement_binds_successor_and_predecessor() -> None:

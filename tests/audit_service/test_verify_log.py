@@ -148,3 +148,18 @@ def test_a_log_restored_from_an_older_copy_fails_against_the_kept_checkpoint_and
     server, client = _start(serving, live)
     assert verify(client, kept).ok, "the live store still extends the checkpoint kept from it"
     client.close()
+
+
+@pytest.mark.parametrize("damage, problem", [
+    ("{}", "tree_size: missing"),
+    ("[1]", "expected an object, not [1]"),
+    ('{"tree_size": "6"}', "tree_size: '6' is not an integer"),
+    ("not json", "Expecting value"),
+])
+def test_a_damaged_kept_checkpoint_stops_the_start_in_words(tmp_path: Path, damage: str, problem: str) -> None:
+    build_server(Config(listen="127.0.0.1:0", data_dir=str(tmp_path), insecure=True)).stop(grace=0.5)
+    (tmp_path / TRUSTED_CHECKPOINT_FILE).write_text(damage)
+    with pytest.raises(LogIntegrityError) as refused:
+        build_server(Config(listen="127.0.0.1:0", data_dir=str(tmp_path), insecure=True))
+    assert str(refused.value).startswith(f"{tmp_path / TRUSTED_CHECKPOINT_FILE} does not hold a signed checkpoint (")
+    assert problem in str(refused.value) and str(refused.value).endswith("restore it from a copy kept elsewhere")

@@ -54,10 +54,11 @@ def test_an_altered_kept_checkpoint_fails_verification(run, kept, form) -> None:
 
 @pytest.mark.parametrize("change, problem", [
     ({"tree_size": "6"}, "tree_size: '6' is not an integer"),
+    ({"key_id": None}, "key_id: None is not text"),
     ({"tree_size": True}, "tree_size: True is not an integer"),
     ({"root_hash": "zz"}, "root_hash: 'zz' is not hexadecimal"),
-    ({"signature": 7}, "signature: 7 is not text"),
-    ({"signed_at": "yesterday"}, "signed_at: 'yesterday' is not an RFC 3339 time"),
+    ({"signature": 7}, "signature: 7 is not hexadecimal"),
+    ({"signed_at": "yesterday"}, "signed_at: 'yesterday' is not a canonical UTC timestamp"),
 ])
 def test_a_store_form_checkpoint_that_is_not_one_is_named(run, kept, change, problem) -> None:
     record = json.loads(kept["store"].read_text()) | change

@@ -69,24 +69,11 @@ def _utc(text: str | None, option: str) -> datetime | None:
 
 
 def _checkpoint_from_store_form(record: Any) -> audit_pb2.Checkpoint:
-    """A data directory's ``trusted-checkpoint.json`` (integers and hex, as the server writes it) as a message."""
-    if not isinstance(record, dict):
-        raise ValueError(f"expected an object, not {record!r}")
-    fields = {"tree_size": int, "root_hash": str, "signed_at": str, "key_id": str, "signature": str}
-    for name, kind in fields.items():
-        if not isinstance(record[name], kind) or isinstance(record[name], bool):
-            raise ValueError(f"{name}: {record[name]!r} is not {'an integer' if kind is int else 'text'}")
-    message = audit_pb2.Checkpoint(tree_size=record["tree_size"], key_id=record["key_id"])
-    for name in ("root_hash", "signature"):
-        try:
-            setattr(message, name, bytes.fromhex(record[name]))
-        except ValueError:
-            raise ValueError(f"{name}: {record[name]!r} is not hexadecimal") from None
-    try:
-        message.signed_at.FromJsonString(record["signed_at"])
-    except ValueError:
-        raise ValueError(f"signed_at: {record['signed_at']!r} is not an RFC 3339 time") from None
-    return message
+    """A data directory's ``trusted-checkpoint.json`` as a message, read by the server's own reader."""
+    from dosefinding_server.api.audit_service import checkpoint_message
+    from dosefinding_server.audit.signing import Checkpoint
+
+    return checkpoint_message(Checkpoint.from_json(record))
 
 
 def trusted_checkpoint(path: Path) -> audit_pb2.Checkpoint:

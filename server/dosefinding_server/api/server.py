@@ -150,8 +150,15 @@ def save_trusted_checkpoint(data_dir: Path, checkpoint: Checkpoint | None) -> No
 
 
 def _trusted_checkpoint(data_dir: Path) -> Checkpoint | None:
+    """The checkpoint kept at the last shutdown; a damaged one stops the start, as a damaged log does."""
     path = data_dir / TRUSTED_CHECKPOINT_FILE
-    return Checkpoint.from_json(json.loads(path.read_text())) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return Checkpoint.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, OSError) as error:
+        raise LogIntegrityError(f"{path} does not hold a signed checkpoint ({error}); restore it from a copy "
+                                "kept elsewhere") from None
 
 
 def _credentials(config: Config) -> grpc.ServerCredentials | None:

@@ -29,19 +29,22 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from .canonical import parse_utc_timestamp
 from .errors import KeyFileError
 from .merkle import HASH_SIZE
 
 _CHECKPOINT_HEADER = "dosefinding-audit-checkpoint v1"
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _ENDORSEMENT_HEADER = "dosefinding-audit-key-endorsement v1"
 
 
@@ -151,9 +154,36 @@ class Checkpoint:
                 "key_id": self.key_id, "signature": self.signature.hex()}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Checkpoint:
-        return cls(int(data["tree_size"]), bytes.fromhex(data["root_hash"]), str(data["signed_at"]),
-                   str(data["key_id"]), bytes.fromhex(data["signature"]))
+    def from_json(cls, data: Any) -> Checkpoint:
+        """The form :meth:`to_json` writes; anything else is a ``ValueError`` naming the field (a kept checkpoint
+        is read to detect tampering, so nothing in it is converted by guess)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object, not {data!r}")
+        for name, kind, fits in _JSON_FORM:
+            if name not in data:
+                raise ValueError(f"{name}: missing")
+            if not fits(data[name]):
+                raise ValueError(f"{name}: {data[name]!r} is not {kind}")
+        return cls(data["tree_size"], bytes.fromhex(data["root_hash"]), data["signed_at"], data["key_id"],
+                   bytes.fromhex(data["signature"]))
+
+
+def _is_utc_timestamp(value: Any) -> bool:
+    try:
+        parse_utc_timestamp(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+#: Each field of :meth:`Checkpoint.to_json`'s form, what it must be, and the test of it.
+_JSON_FORM: tuple[tuple[str, str, Callable[[Any], bool]], ...] = (
+    ("tree_size", "an integer", lambda value: isinstance(value, int) and not isinstance(value, bool)),
+    ("root_hash", "hexadecimal", lambda value: isinstance(value, str) and _HEX.fullmatch(value) is not None),
+    ("signed_at", "a canonical UTC timestamp", _is_utc_timestamp),
+    ("key_id", "text", lambda value: isinstance(value, str)),
+    ("signature", "hexadecimal", lambda value: isinstance(value, str) and _HEX.fullmatch(value) is not None),
+)
 
 
 def checkpoint_body(tree_size: int, root_hash: bytes, signed_at: str, key_id: str) -> bytes:
