@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import grpc
 from google.rpc import error_details_pb2
@@ -106,6 +106,15 @@ class DoseFindingClient:
                 time.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
+
+    def stream(self, method: Callable[..., Iterator[T]], request: Any, *, timeout: float | None = None
+               ) -> Iterator[T]:
+        """The messages of a server-streaming stub method, under one deadline; raise :class:`ServiceError` on
+        failure.  Not retried: the caller may have used part of the stream already."""
+        try:
+            yield from method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+        except grpc.RpcError as error:
+            raise ServiceError.from_rpc_error(error) from None
 
     def wait_ready(self, timeout: float = 10.0) -> None:
         """Wait until the channel is connected; a service that cannot be reached in time is an UNAVAILABLE

@@ -100,3 +100,12 @@ def test_a_window_that_ends_before_it_starts_is_refused(auditor, workload):
         export_jsonl(auditor, start=timestamp(first, timedelta(hours=1)), end=timestamp(first))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "end: " in caught.value.details() and "is not after start" in caught.value.details()
+
+
+def test_a_trial_no_record_names_is_not_found_and_a_known_one_in_an_empty_window_is_empty(auditor, workload):
+    with pytest.raises(grpc.RpcError) as caught:
+        export_jsonl(auditor, trial_id="trial-mistyped")
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert caught.value.details() == "no audit record names trial 'trial-mistyped'"
+    first = export_jsonl(auditor)[0]["recorded_at"]
+    assert export_jsonl(auditor, trial_id=workload.trial_ids[0], end=timestamp(first, -timedelta(days=1))) == []

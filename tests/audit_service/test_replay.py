@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import grpc
 import pytest
 
 from dosefinding.v1 import audit_service_pb2 as apb
@@ -53,6 +54,13 @@ def test_a_trials_replay_covers_its_decisions_only(auditor, workload):
         report = replay(auditor, trial_id=trial_id)
         assert list(report.differences) == []
         assert (report.replayed, report.skipped) == (6, 2)
+
+
+def test_a_trial_no_record_names_is_not_found(auditor, workload):
+    with pytest.raises(ServiceError) as caught:
+        replay(auditor, trial_id="trial-mistyped")
+    assert (caught.value.code, caught.value.message) == (grpc.StatusCode.NOT_FOUND,
+                                                         "no audit record names trial 'trial-mistyped'")
 
 
 def test_a_range_that_ends_before_it_starts_is_refused(auditor, workload):

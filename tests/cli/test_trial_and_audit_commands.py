@@ -85,6 +85,25 @@ def test_audit_export_of_a_trial_is_json_lines(run, trial):
     assert all(r["trial_id"] == trial for r in lines)
 
 
+def test_audit_export_to_a_file_writes_it_whole_or_not_at_all(run, trial, tmp_path):
+    out = tmp_path / "export.csv"
+    assert run("audit", "export", "--trial", trial, "--format", "csv", "--out", str(out)) == (
+        0, f"exported 1 records to {out}\n", "")
+    assert out.read_text().splitlines()[0].startswith("seq,") and len(out.read_text().splitlines()) == 2
+    missing = tmp_path / "mistyped.csv"
+    assert run("audit", "export", "--trial", "trial-mistyped", "--out", str(missing)) == (
+        1, "", "dosefinding: NOT_FOUND: no audit record names trial 'trial-mistyped'\n")
+    assert list(tmp_path.iterdir()) == [out]
+    assert run("audit", "export", "--out", str(tmp_path)) == (
+        2, "", f"dosefinding: --out {tmp_path} is a directory; name the file to write\n")
+
+
+def test_audit_export_of_a_window_that_holds_no_time_is_refused_in_words(run):
+    assert run("audit", "export", "--since", "2026-11-23", "--until", "2026-11-22") == (
+        2, "", "dosefinding: invalid argument:\n  end: 2026-11-22T00:00:00.000000Z is not after start "
+               "2026-11-23T00:00:00.000000Z: the window holds no time\n")
+
+
 def test_a_correction_is_audited_as_correcting_the_record_it_supersedes(run, trial):
     run("trial", "record", trial, "--dose", "1", "--outcomes", "NNT")
     run("trial", "correct", trial, "--patient", "P003", "--outcome", "N", "--reason", "re-graded")

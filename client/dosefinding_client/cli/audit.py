@@ -10,7 +10,7 @@ import argparse
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Iterator
 
 from google.protobuf import json_format
 
@@ -150,18 +150,31 @@ def export_records(client: DoseFindingClient, args: argparse.Namespace) -> str:
     for moment, field in ((_utc(args.since, "--since"), "start"), (_utc(args.until, "--until"), "end")):
         if moment is not None:
             getattr(request, field).FromDatetime(moment)
-    out = open(args.out, "wb") if args.out else sys.stdout.buffer
-    count = 0
+    if args.out and Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a directory; name the file to write")
+    chunks = client.stream(client.audit.ExportRecords, request)
+    if not args.out:
+        count = _write_chunks(chunks, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return f"exported {count} records"
+    out = Path(args.out)
+    staging = out.with_name(out.name + ".partial")
     try:
-        for chunk in client.audit.ExportRecords(request, timeout=client.timeout, metadata=client.metadata):
-            out.write(chunk.chunk)
-            count = chunk.records
+        with open(staging, "wb") as file:
+            count = _write_chunks(chunks, file)
+        staging.replace(out)
     finally:
-        if args.out:
-            out.close()
-        else:
-            out.flush()
-    return f"exported {count} records" + (f" to {args.out}" if args.out else "")
+        staging.unlink(missing_ok=True)
+    return f"exported {count} records to {out}"
+
+
+def _write_chunks(chunks: Iterator[pb.ExportRecordsResponse], out: BinaryIO) -> int:
+    """Write an export's text as it arrives; the number of records it holds."""
+    count = 0
+    for chunk in chunks:
+        out.write(chunk.chunk)
+        count = chunk.records
+    return count
 
 
 def replay_decisions(client: DoseFindingClient, args: argparse.Namespace) -> pb.ReplayDecisionsResponse:

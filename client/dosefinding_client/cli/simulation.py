@@ -102,17 +102,9 @@ def simulate_designs(client: DoseFindingClient, args: argparse.Namespace) -> spb
         request.max_patients = args.max_patients
     if args.target is not None:
         request.target = args.target
-    result = final_result(stream(client, request, args.timeout), Progress(sys.stderr))
+    result = final_result(client.stream(client.simulations.SimulateTrials, request, timeout=args.timeout),
+                          Progress(sys.stderr))
     return result if args.json else render_result(result, [Path(f).name for f in files])
-
-
-def stream(client: DoseFindingClient, request: spb.SimulateTrialsRequest, timeout: float
-           ) -> Iterator[spb.SimulateTrialsResponse]:
-    """The server's stream of progress messages and result; errors as :class:`ServiceError`."""
-    try:
-        yield from client.simulations.SimulateTrials(request, timeout=timeout, metadata=client.metadata)
-    except grpc.RpcError as error:
-        raise ServiceError.from_rpc_error(error) from None
 
 
 class Progress:

@@ -96,6 +96,11 @@ class AuditService(pb_grpc.AuditServiceServicer):
             response.first_bad_sequence = report.first_bad_seq
         return response
 
+    def _known_trial(self, trial_id: str, context: grpc.ServicerContext) -> None:
+        """``NOT_FOUND`` for a trial id (when one is given) that no record of the log names: a mistyped id."""
+        if trial_id and not export.names_trial(self.audit.storage, trial_id):
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no audit record names trial {trial_id!r}")
+
     def ExportRecords(self, request: pb.ExportRecordsRequest, context: grpc.ServicerContext
                       ) -> Iterator[pb.ExportRecordsResponse]:
         start = request.start.ToDatetime() if request.HasField("start") else None
@@ -103,6 +108,7 @@ class AuditService(pb_grpc.AuditServiceServicer):
         if start is not None and end is not None and end <= start:
             raise InputError("end", f"{utc_timestamp(_utc(end))} is not after start {utc_timestamp(_utc(start))}: "
                                     "the window holds no time")
+        self._known_trial(request.trial_id, context)
         records = export.select_records(self.audit.storage, trial_id=request.trial_id or None,
                                         start=_utc(start), end=_utc(end))
         writer = export.write_csv if request.format == pb.EXPORT_FORMAT_CSV else export.write_jsonl
@@ -119,6 +125,7 @@ class AuditService(pb_grpc.AuditServiceServicer):
         first = request.first_sequence or 1
         if first > last:
             raise InputError("last_sequence", f"{last} is before first_sequence {first}")
+        self._known_trial(request.trial_id, context)
         records = (self.audit.record(seq) for seq in range(first, min(last, self.audit.size) + 1))
         if request.trial_id:
             records = (r for r in records if r.entry.trial_id == request.trial_id)

@@ -33,6 +33,12 @@ Review = Callable[[AuditRecord, str], Any]
 """How a record's ``request`` or ``response`` (the second argument names which) is shown to a reader."""
 
 
+def names_trial(storage: Storage, trial_id: str) -> bool:
+    """Whether any record of the log belongs to ``trial_id`` (a trial the log has never heard of is not found,
+    rather than exported or replayed as empty)."""
+    return bool(storage.query("SELECT 1 FROM audit_records WHERE trial_id = ? LIMIT 1", (trial_id,)))
+
+
 def select_records(storage: Storage, *, trial_id: str | None = None, start: datetime | None = None,
                    end: datetime | None = None) -> Iterator[AuditRecord]:
     """Records in ``seq`` order, of ``trial_id`` if given, recorded in ``[start, end)`` if given.
