@@ -120,6 +120,17 @@ def test_record_without_a_trial_id_is_refused(client: DoseFindingClient) -> None
     assert set(violations) == {"trial_id"}
 
 
+@pytest.mark.parametrize("version", [0, -1])
+def test_a_write_without_the_version_last_read_is_refused_not_aborted(client: DoseFindingClient, trial: tpb.Trial,
+                                                                      version: int) -> None:
+    unread = tpb.Trial(trial_id=trial.trial_id, version=version)
+    expected = {"expected_version": f"{version} is not a trial version (1 or more): send the version last read"}
+    assert invalid(record, client, unread, 2, cohort("n", [False])) == expected
+    assert invalid(client.call, client.trials.CorrectOutcome, correction(trial, expected_version=version)) == expected
+    assert invalid(client.call, client.trials.CloseTrial, tpb.CloseTrialRequest(
+        trial_id=trial.trial_id, expected_version=version, reason="done", idempotency_key=key())) == expected
+
+
 def correction(trial: tpb.Trial, **fields: object) -> tpb.CorrectOutcomeRequest:
     values: dict[str, object] = {"trial_id": trial.trial_id, "expected_version": trial.version,
                                  "idempotency_key": key(), "patient_id": "c-1",

@@ -14,7 +14,7 @@ from ..client import DoseFindingClient
 from ..designs import load_design
 from ..fields import optional
 from ..words import word_enum
-from . import render
+from . import numbers, render
 
 
 def register(commands: Any) -> None:
@@ -29,8 +29,8 @@ def register(commands: Any) -> None:
 
     bounds = commands.add_parser("boundaries", help="BOIN boundary table (BOIN::get.boundary)")
     bounds.add_argument("--target", type=float, required=True, help="target toxicity probability")
-    bounds.add_argument("--ncohort", type=int, required=True, help="number of cohorts in the trial")
-    bounds.add_argument("--cohortsize", type=int, required=True, help="patients per cohort")
+    bounds.add_argument("--ncohort", type=numbers.int32, required=True, help="number of cohorts in the trial")
+    bounds.add_argument("--cohortsize", type=numbers.int32, required=True, help="patients per cohort")
     bounds.add_argument("--cutoff-eli", type=float,
                         help="posterior probability of toxicity above target that eliminates a dose (default 0.95)")
     bounds.add_argument("--p-saf", type=float,
@@ -46,8 +46,8 @@ def register(commands: Any) -> None:
     skeleton.add_argument("--halfwidth", type=float, required=True,
                           help="half-width of the indifference interval around the target")
     skeleton.add_argument("--target", type=float, required=True, help="target toxicity probability")
-    skeleton.add_argument("--nu", type=int, required=True, help="prior MTD level")
-    skeleton.add_argument("--nlevel", type=int, required=True, help="number of dose levels")
+    skeleton.add_argument("--nu", type=numbers.int32, required=True, help="prior MTD level")
+    skeleton.add_argument("--nlevel", type=numbers.int32, required=True, help="number of dose levels")
     skeleton.add_argument("--model", choices=["empiric", "logistic"], default="empiric",
                           help="the CRM's dose-toxicity model (default empiric)")
     skeleton.add_argument("--intcpt", type=float, help="the logistic model's fixed intercept (default 3)")
@@ -55,16 +55,16 @@ def register(commands: Any) -> None:
 
     decisions = commands.add_parser("table", help="a protocol's decision table for any design")
     decisions.add_argument("design", help="design file")
-    decisions.add_argument("--dose", type=int, required=True, help="the current dose")
-    decisions.add_argument("--max-n", type=int, default=12, help="patients at the dose (rows 1..N)")
+    decisions.add_argument("--dose", type=numbers.int32, required=True, help="the current dose")
+    decisions.add_argument("--max-n", type=numbers.int32, default=12, help="patients at the dose (rows 1..N)")
     decisions.add_argument("--previous", default="", help="outcomes before the patients at the dose")
     decisions.set_defaults(handler=decision_table, render=render_decision_table)
 
     paths = commands.add_parser("paths", help="all dose paths for the next cohorts")
     paths.add_argument("design", help="design file")
-    paths.add_argument("cohort_sizes", type=int, nargs="+", help="the size of each cohort to come, in order")
+    paths.add_argument("cohort_sizes", type=numbers.int32, nargs="+", help="the size of each cohort to come, in order")
     paths.add_argument("--previous", default="", help="outcomes so far")
-    paths.add_argument("--next-dose", type=int,
+    paths.add_argument("--next-dose", type=numbers.int32,
                        help="the dose of the first cohort to come (default: what the design recommends now)")
     paths.set_defaults(handler=dose_paths, render=render_paths)
 

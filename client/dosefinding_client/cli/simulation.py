@@ -26,7 +26,7 @@ from ..client import DoseFindingClient, ServiceError
 from ..designs import load_design
 from ..files import PLAN_FILE, message_from, read_as, read_json
 from ..words import enum_word
-from . import render
+from . import numbers, render
 
 #: TrialConduct fields a plan file may set besides its plans
 ARRIVAL_FIELDS = ("backfill_per_cohort", "expansion_size", "stratum_probabilities", "select_with_expansion")
@@ -41,16 +41,19 @@ def register(commands: Any) -> None:
                           help="true toxicity probability per dose (repeatable: one scenario each)")
     simulate.add_argument("--compare", action="append", default=[], metavar="DESIGN",
                           help="another design file to simulate on the same patients (repeatable)")
-    simulate.add_argument("--trials", type=int, default=1000, help="trials per design and scenario")
-    simulate.add_argument("--seed", type=int, default=1, help="the seed: the same seed, the same results (default 1)")
-    simulate.add_argument("--cohort-size", type=int, default=3, help="patients per cohort (default 3)")
-    simulate.add_argument("--max-patients", type=int, help="the most escalation patients a trial may have")
+    simulate.add_argument("--trials", type=numbers.int32, default=1000, help="trials per design and scenario")
+    simulate.add_argument("--seed", type=numbers.uint64, default=1,
+                          help="the seed: the same seed, the same results (default 1)")
+    simulate.add_argument("--cohort-size", type=numbers.int32, default=3, help="patients per cohort (default 3)")
+    simulate.add_argument("--max-patients", type=numbers.int32, help="the most escalation patients a trial may have")
     simulate.add_argument("--target", type=float, help="target toxicity (correct dose: the closest to it)")
     simulate.add_argument("--backfill-plan", metavar="PLAN", help='JSON file with "backfill" and/or "expansion" '
                           f"plans and the arrival settings ({', '.join(ARRIVAL_FIELDS)})")
-    simulate.add_argument("--backfill-per-cohort", type=int, help="patients arriving during each escalation cohort")
-    simulate.add_argument("--expansion-size", type=int, help="patients randomised in the expansion")
-    simulate.add_argument("--workers", type=int, default=1, help="server worker processes (results never change)")
+    simulate.add_argument("--backfill-per-cohort", type=numbers.int32,
+                          help="patients arriving during each escalation cohort")
+    simulate.add_argument("--expansion-size", type=numbers.int32, help="patients randomised in the expansion")
+    simulate.add_argument("--workers", type=numbers.int32, default=1,
+                          help="server worker processes (results never change)")
     simulate.set_defaults(handler=simulate_designs)
 
 

@@ -20,7 +20,7 @@ from ..client import DoseFindingClient
 from ..designs import load_design
 from ..files import PLAN_FILE, message_from, read_as, read_json
 from ..words import word_enum
-from . import render
+from . import numbers, render
 
 _LETTERS = {"N": (False, None), "T": (True, None), "E": (False, True), "B": (True, True)}
 TRIAL_ID = "the trial's id (as trial create printed it)"
@@ -42,7 +42,8 @@ def register(commands: Any) -> None:
 
     record = sub.add_parser("record", help="record a cohort's outcomes")
     record.add_argument("trial_id", help=TRIAL_ID)
-    record.add_argument("--dose", type=int, required=True, help="the dose the cohort was given (1-based level)")
+    record.add_argument("--dose", type=numbers.int32, required=True,
+                        help="the dose the cohort was given (1-based level)")
     record.add_argument("--outcomes", required=True, help='one letter per patient: N, T (phase I/II also E, B)')
     record.add_argument("--patients", help="comma-separated patient ids (default P001, P002, ... in order)")
     record.add_argument("--deviation-reason", help="record a dose the design did not recommend, with this reason")
@@ -80,7 +81,8 @@ def register(commands: Any) -> None:
     show.set_defaults(handler=show_trial, render=render_history)
 
     listing = sub.add_parser("list", help="trials, newest first")
-    listing.add_argument("--page-size", type=int, default=50, help="the most trials to show, newest first (1 to 500)")
+    listing.add_argument("--page-size", type=numbers.int32, default=50,
+                         help="the most trials to show, newest first (1 to 500)")
     listing.set_defaults(handler=list_trials, render=render_list)
 
     close = sub.add_parser("close", help="close a trial with a reason")
@@ -92,7 +94,7 @@ def register(commands: Any) -> None:
 
 def _write_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idempotency-key", help="reuse to retry safely (default: a new key)")
-    parser.add_argument("--version", type=int, help="the trial version last seen (default: read it now)")
+    parser.add_argument("--version", type=numbers.int64, help="the trial version last seen (default: read it now)")
 
 
 def _key(args: argparse.Namespace) -> str:

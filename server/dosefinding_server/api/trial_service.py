@@ -355,6 +355,9 @@ class TrialService(pb_grpc.TrialServiceServicer):
         call = current_call()
         if not request.trial_id:
             raise InputError("trial_id", "is required")
+        if request.expected_version < 1:
+            raise InputError("expected_version", f"{request.expected_version} is not a trial version (1 or more): "
+                                                 "send the version last read")
         call.hold(self.locks[request.trial_id])
         replay = self.replay(request, response_type)
         if replay is not None:
