@@ -38,6 +38,16 @@ def test_a_trial_from_the_command_line(run, trial):
     assert code == 0 and "closed" in out
 
 
+def test_trial_list_says_how_to_see_the_next_page(run, trial):
+    run("trial", "create", "--protocol", "CLI-2", "--design", str(EXAMPLES / "boin.json"))
+    code, first, _ = run("trial", "list", "--page-size", "1")
+    assert code == 0 and len(first.splitlines()) == 3
+    hint = first.splitlines()[-1]
+    assert hint.startswith("more trials: trial list --page-token ")
+    code, second, _ = run("trial", "list", "--page-size", "1", "--page-token", hint.split()[-1])
+    assert code == 0 and second.splitlines()[1].split()[0] != first.splitlines()[1].split()[0]
+
+
 def test_a_retried_command_with_the_same_key_is_applied_once(run, trial):
     exact = ("trial", "record", trial, "--dose", "1", "--outcomes", "NNN", "--patients", "A1,A2,A3",
              "--idempotency-key", "k-1", "--version", "1")

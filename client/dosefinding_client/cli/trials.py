@@ -83,6 +83,8 @@ def register(commands: Any) -> None:
     listing = sub.add_parser("list", help="trials, newest first")
     listing.add_argument("--page-size", type=numbers.int32, default=50,
                          help="the most trials to show, newest first (1 to 500)")
+    listing.add_argument("--page-token", default="",
+                         help="where the page before ended (as that listing printed it)")
     listing.set_defaults(handler=list_trials, render=render_list)
 
     close = sub.add_parser("close", help="close a trial with a reason")
@@ -198,7 +200,8 @@ def show_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.GetTri
 
 
 def list_trials(client: DoseFindingClient, args: argparse.Namespace) -> pb.ListTrialsResponse:
-    return client.call(client.trials.ListTrials, pb.ListTrialsRequest(page_size=args.page_size))
+    return client.call(client.trials.ListTrials,
+                       pb.ListTrialsRequest(page_size=args.page_size, page_token=args.page_token))
 
 
 def close_trial(client: DoseFindingClient, args: argparse.Namespace) -> pb.CloseTrialResponse:
@@ -250,4 +253,7 @@ def render_history(response: pb.GetTrialResponse) -> str:
 def render_list(response: pb.ListTrialsResponse) -> str:
     rows = [[t.trial_id, t.protocol_id, pb.TrialStatus.Name(t.status).removeprefix("TRIAL_STATUS_").lower(),
              t.version, t.num_patients] for t in response.trials]
-    return render.table(["trial", "protocol", "status", "version", "patients"], rows)
+    listing = render.table(["trial", "protocol", "status", "version", "patients"], rows)
+    if response.next_page_token:
+        listing += f"\nmore trials: trial list --page-token {response.next_page_token}"
+    return listing
