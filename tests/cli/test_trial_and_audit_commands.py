@@ -88,9 +88,9 @@ def test_audit_replay_reproduces_every_logged_decision(run, trial):
 
 def test_audit_export_of_a_trial_is_json_lines(run, trial):
     run("trial", "record", trial, "--dose", "1", "--outcomes", "NTN")
-    code, out, _ = run("audit", "export", "--trial", trial)
-    assert code == 0
-    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    code, out, err = run("audit", "export", "--trial", trial)
+    assert (code, err) == (0, "exported 2 records\n"), "standard output is the export alone, for a pipe"
+    lines = [json.loads(line) for line in out.splitlines()]
     assert [r["method"].rsplit("/", 1)[1] for r in lines] == ["CreateTrial", "RecordOutcomes"]
     assert all(r["trial_id"] == trial for r in lines)
 
@@ -117,8 +117,7 @@ def test_audit_export_of_a_window_that_holds_no_time_is_refused_in_words(run):
 def test_a_correction_is_audited_as_correcting_the_record_it_supersedes(run, trial):
     run("trial", "record", trial, "--dose", "1", "--outcomes", "NNT")
     run("trial", "correct", trial, "--patient", "P003", "--outcome", "N", "--reason", "re-graded")
-    records = [json.loads(line) for line in run("audit", "export", "--trial", trial)[1].splitlines()
-               if line.startswith("{")]
+    records = [json.loads(line) for line in run("audit", "export", "--trial", trial)[1].splitlines()]
     recorded, corrected = records[1], records[2]
     assert corrected["method"].endswith("/CorrectOutcome")
     assert corrected["corrects_seq"] == recorded["seq"] and corrected["reason"] == "re-graded"

@@ -18,7 +18,8 @@ from google.protobuf.message import Message
 from ..client import DoseFindingClient, ServiceError
 from . import audit, calculations, simulation, trials
 
-Handler = Callable[[DoseFindingClient, argparse.Namespace], Message | str]
+#: a command: its response (rendered, or printed as JSON), a line of text, or None when it wrote its output itself
+Handler = Callable[[DoseFindingClient, argparse.Namespace], Message | str | None]
 COMMAND_GROUPS = (calculations, trials, audit, simulation)
 DESCRIPTION = "The dose-finding service from the command line: tables for people, --json for scripts."
 
@@ -71,7 +72,7 @@ def run(argv: list[str] | None) -> int:
             print_json(result)
         else:
             print(args.render(result))
-    else:
+    elif result is not None:
         print(result)
     return 0
 

@@ -144,7 +144,9 @@ def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> st
             f"root {report.root_hash.hex()}")
 
 
-def export_records(client: DoseFindingClient, args: argparse.Namespace) -> str:
+def export_records(client: DoseFindingClient, args: argparse.Namespace) -> str | None:
+    """The export into ``--out``, or onto standard output with the count on standard error (so that the output
+    is the export alone, for a pipe or a redirect)."""
     request = pb.ExportRecordsRequest(trial_id=args.trial or "",
                                       format=pb.EXPORT_FORMAT_CSV if args.format == "csv" else pb.EXPORT_FORMAT_JSONL)
     for moment, field in ((_utc(args.since, "--since"), "start"), (_utc(args.until, "--until"), "end")):
@@ -156,7 +158,8 @@ def export_records(client: DoseFindingClient, args: argparse.Namespace) -> str:
     if not args.out:
         count = _write_chunks(chunks, sys.stdout.buffer)
         sys.stdout.buffer.flush()
-        return f"exported {count} records"
+        print(f"exported {count} records", file=sys.stderr)
+        return None
     out = Path(args.out)
     staging = out.with_name(out.name + ".partial")
     try:
