@@ -161,7 +161,7 @@ def test_an_inclusion_proof_outside_the_log_is_refused(auditor, workload, reques
     assert refused.value.violations[0].field == field
 
 
-@pytest.mark.parametrize("old, new, field", [(0, 3, "old_size"), (4, 3, "old_size"), (1, 10**9, "tree_size")])
+@pytest.mark.parametrize("old, new, field", [(0, 3, "old_size"), (4, 3, "old_size"), (1, 10**9, "new_size")])
 def test_a_consistency_proof_outside_the_log_is_refused(auditor, workload, old, new, field):
     with pytest.raises(ServiceError) as refused:
         consistency(auditor, old, new)

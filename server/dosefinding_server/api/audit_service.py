@@ -59,16 +59,17 @@ class AuditService(pb_grpc.AuditServiceServicer):
             response.checkpoint.CopyFrom(checkpoint_message(latest))
         return response
 
-    def _tree_size(self, requested: int) -> int:
+    def _tree_size(self, requested: int, field: str) -> int:
+        """The tree size asked for in ``field``, or the latest checkpoint's when it is 0."""
         latest = self.audit.latest_checkpoint()
         size = requested or (latest.tree_size if latest else 0)
         if not 1 <= size <= self.audit.size:
-            raise InputError("tree_size", f"{size} is outside 1..{self.audit.size}")
+            raise InputError(field, f"{size} is outside 1..{self.audit.size}")
         return size
 
     def GetInclusionProof(self, request: pb.GetInclusionProofRequest, context: grpc.ServicerContext
                           ) -> pb.GetInclusionProofResponse:
-        size = self._tree_size(request.tree_size)
+        size = self._tree_size(request.tree_size, "tree_size")
         if not 1 <= request.sequence <= size:
             raise InputError("sequence", f"{request.sequence} is outside 1..{size}")
         proof = self.audit.inclusion_proof(request.sequence, size)
@@ -78,7 +79,7 @@ class AuditService(pb_grpc.AuditServiceServicer):
 
     def GetConsistencyProof(self, request: pb.GetConsistencyProofRequest, context: grpc.ServicerContext
                             ) -> pb.GetConsistencyProofResponse:
-        new_size = self._tree_size(request.new_size)
+        new_size = self._tree_size(request.new_size, "new_size")
         if not 1 <= request.old_size <= new_size:
             raise InputError("old_size", f"{request.old_size} is outside 1..{new_size}")
         return pb.GetConsistencyProofResponse(
