@@ -8,7 +8,7 @@ import pytest
 
 from dosefinding_server.engine.backfill import BackfillPlan, allocate, backfill_doses
 from dosefinding_server.engine.errors import InputError
-from dosefinding_server.engine.expansion import ExpansionPlan, assignment, sequence
+from dosefinding_server.engine.expansion import MAX_BLOCK_MULTIPLE, ExpansionPlan, assignment, sequence
 from dosefinding_server.engine.outcomes import BACKFILL, Outcomes, Patient, parse_outcome_string
 from dosefinding_server.engine.stopping.posterior import PosteriorRule, Rule
 
@@ -77,9 +77,19 @@ def test_strata_draw_independent_streams():
         sequence(EXPANSION, 7, "breast", 1)
 
 
-@pytest.mark.parametrize("kwargs, field", [({"arms": (2,)}, "arms"), ({"arms": (2, 2)}, "arms"),
-                                           ({"arms": (1, 2), "block_multiples": (0,)}, "block_multiples")])
+@pytest.mark.parametrize("kwargs, field", [
+    ({"arms": (2,)}, "arms"), ({"arms": (2, 2)}, "arms"),
+    ({"arms": (1, 2), "block_multiples": (0,)}, "block_multiples"),
+    ({"arms": (1, 2), "block_multiples": (1, 10**9)}, "block_multiples"),
+    ({"arms": (1, 2), "strata": ("NSCLC", " ")}, "strata"),
+], ids=["one-arm", "repeated-arm", "no-block", "block-of-2e9-patients", "blank-stratum"])
 def test_impossible_plans_name_the_field(kwargs, field):
     with pytest.raises(InputError) as caught:
         ExpansionPlan(**kwargs)
     assert caught.value.violations[0].field == field
+
+
+def test_the_largest_block_allowed_is_drawn_whole_and_balanced():
+    plan = ExpansionPlan(arms=(1, 2, 3), block_multiples=(MAX_BLOCK_MULTIPLE,))
+    block = sequence(plan, 7, "all", 3 * MAX_BLOCK_MULTIPLE)
+    assert sorted(block) == sorted([1, 2, 3] * MAX_BLOCK_MULTIPLE)

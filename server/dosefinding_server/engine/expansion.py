@@ -22,6 +22,11 @@ import numpy as np
 from .selector import require
 
 
+#: The largest block, as a multiple of the number of arms: blocks far larger than that no longer keep the arms
+#: balanced as the expansion goes (the point of blocking), and each block is drawn whole.
+MAX_BLOCK_MULTIPLE = 10
+
+
 @dataclass(frozen=True)
 class ExpansionPlan:
     """The doses randomised between, the strata, and the block multiples."""
@@ -34,10 +39,12 @@ class ExpansionPlan:
         require(len(self.arms) >= 2, "arms", "randomised expansion needs at least two doses")
         require(len(set(self.arms)) == len(self.arms), "arms", "each dose is one arm")
         require(all(a >= 1 for a in self.arms), "arms", "doses are 1-based levels")
-        require(len(self.strata) >= 1 and all(self.strata), "strata", "name at least one stratum")
+        require(len(self.strata) >= 1 and all(s.strip() for s in self.strata), "strata",
+                "name at least one stratum, none of them blank")
         require(len(set(self.strata)) == len(self.strata), "strata", "strata are distinct")
-        require(len(self.block_multiples) >= 1 and all(m >= 1 for m in self.block_multiples),
-                "block_multiples", "block multiples are 1 or more")
+        require(len(self.block_multiples) >= 1
+                and all(1 <= m <= MAX_BLOCK_MULTIPLE for m in self.block_multiples),
+                "block_multiples", f"block multiples are 1 to {MAX_BLOCK_MULTIPLE}")
 
 
 def _stratum_key(stratum: str) -> int:
