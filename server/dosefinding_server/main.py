@@ -101,6 +101,9 @@ def serve(config: Config, ready_file: str | None) -> int:
         return 2
     try:
         running = build_server(config)
+    except ConfigError as error:
+        print(f"dosefinding-server: {error}", file=sys.stderr)
+        return 2
     except (AuditError, StorageError, OSError, ValueError, ProcessFailed) as error:
         print(f"dosefinding-server: {error}", file=sys.stderr)
         return 1

@@ -59,6 +59,7 @@ from dosefinding_server.audit.writer import RemoteAuditLog, pipes, relay
 from dosefinding_server.config import Config
 from dosefinding_server.processes import Children, Started, start_children
 from dosefinding_server.security.authentication import Authenticator
+from dosefinding_server.security.tls import server_credentials
 from dosefinding_server.storage.sqlite import Database
 from dosefinding_server.trials.store import TrialStore
 
@@ -161,25 +162,14 @@ def _trusted_checkpoint(data_dir: Path) -> Checkpoint | None:
                                 "kept elsewhere") from None
 
 
-def _credentials(config: Config) -> grpc.ServerCredentials | None:
-    if config.insecure:
-        return None
-    if not (config.tls_cert and config.tls_key):
-        raise ValueError("TLS needs tls_cert and tls_key (or --insecure on a loopback address)")
-    chain = Path(config.tls_cert).read_bytes()
-    key = Path(config.tls_key).read_bytes()
-    client_ca = Path(config.client_ca).read_bytes() if config.client_ca else None
-    return grpc.ssl_server_credentials([(key, chain)], root_certificates=client_ca,
-                                       require_client_auth=client_ca is not None)
-
-
 def build_server(config: Config) -> RunningServer:
     """Open the store and the audit log, then start serving on ``config.listen``."""
+    credentials = server_credentials(config)
     data_dir = Path(config.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_data_dir(data_dir)
     try:
-        return _build_server(config, data_dir, lock)
+        return _build_server(config, credentials, data_dir, lock)
     except BaseException:
         lock.close()
         raise
@@ -189,7 +179,7 @@ def build_worker(config: Config, appends: list[Connection], public_key: Ed25519P
     """A further process of the server whose primary holds ``config.data_dir``: same store and port, its
     audited writes sent to the primary's audit writer over ``appends`` (pipes, one per request thread), the
     log's ``public_key`` (the writer's) shown and trusted; it never reads the private signing key."""
-    return _build_server(config, Path(config.data_dir), None, (appends, public_key))
+    return _build_server(config, server_credentials(config), Path(config.data_dir), None, (appends, public_key))
 
 
 def serve_audit_writer(config: Config, appends: list[Connection], first_start: bool) -> Started:
@@ -234,7 +224,19 @@ def _open_audit_log(config: Config, database: Database, key: Ed25519PrivateKey,
                           checkpoint_every=config.checkpoint_every)
 
 
-def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
+def _listen(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Bind ``address`` (TLS with ``credentials``, else plaintext); the port bound. An address that cannot be
+    bound is an ``OSError`` naming it (gRPC reports it as a ``RuntimeError`` or as port 0)."""
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0:
+        raise OSError(f"cannot listen on {address}: the port is in use, or the host is not this machine's")
+    return port
+
+
+def _build_server(config: Config, credentials: grpc.ServerCredentials | None, data_dir: Path, lock: IO[bytes] | None,
                   remote: tuple[list[Connection], Ed25519PublicKey] | None = None) -> RunningServer:
     """Serve ``config``: as the primary (``lock`` held) or as a worker (``remote``: its pipes to the audit
     writer and the log's public key)."""
@@ -283,16 +285,13 @@ def _build_server(config: Config, data_dir: Path, lock: IO[bytes] | None,
     for name in SERVICE_NAMES + ("",):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(SERVICE_NAMES + (health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    credentials = _credentials(config)
-    port = (server.add_secure_port(config.listen, credentials) if credentials
-            else server.add_insecure_port(config.listen))
-    probe_port = server.add_insecure_port(config.probe_listen) if config.probe_listen else None
-    if probe_port == 0:
-        port = 0
-    if port == 0:
+    try:
+        port = _listen(server, config.listen, credentials)
+        probe_port = _listen(server, config.probe_listen, None) if config.probe_listen else None
+    except OSError:
         audit.close()
         database.close()
-        raise OSError(f"cannot listen on {config.listen}")
+        raise
     server.start()
     return RunningServer(server, port, health_servicer, audit, database, data_dir, lock, probe_port, writer,
                          worker_appends)
