@@ -13,7 +13,6 @@ loopback address, and the server says so loudly at start.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import signal
 import sys
@@ -22,6 +21,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import structlog
+
+from dosefinding_client.addresses import is_loopback
 
 from .affinity import cpu_plan, pin_this_process
 from .api.server import KEY_ARCHIVE_DIR, build_server, rotate_signing_key
@@ -35,17 +36,6 @@ from .processes import Children, ProcessFailed
 from .workers import start_workers
 
 log = structlog.get_logger("dosefinding.server")
-
-
-def is_loopback(listen: str) -> bool:
-    """Whether ``HOST:PORT`` names a loopback address (localhost, 127.0.0.0/8 or ::1)."""
-    host = listen.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def keygen(out: str) -> int:

@@ -18,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dosefinding.v1 import trial_service_pb2 as tpb
 from dosefinding_client import DoseFindingClient, ServiceError
+from dosefinding_client.addresses import is_loopback
 from dosefinding_server import main as server_main
 from dosefinding_server.api.server import TRUSTED_CHECKPOINT_FILE, build_server
 from dosefinding_server.config import Config
@@ -239,4 +240,4 @@ def test_the_command_refuses_insecure_off_loopback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("listen", ["127.0.0.1:0", "127.1.2.3:80", "localhost:0", "[::1]:0"])
 def test_loopback_addresses_are_recognised(listen: str) -> None:
-    assert server_main.is_loopback(listen)
+    assert is_loopback(listen)

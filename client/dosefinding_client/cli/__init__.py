@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from ..client import DoseFindingClient, ServiceError
-from . import audit, calculations, simulation, trials
+from . import audit, calculations, connection, simulation, trials
 
 #: a command: its response (rendered, or printed as JSON), a line of text, or None when it wrote its output itself
 Handler = Callable[[DoseFindingClient, argparse.Namespace], Message | str | None]
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="HOST:PORT of the server (env DOSEFINDING_SERVER)")
     parser.add_argument("--json", action="store_true", help="print the response as JSON (proto JSON mapping)")
     parser.add_argument("--timeout", type=float, default=60.0, help="deadline of each call, in seconds")
+    connection.add_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(commands)
@@ -56,7 +57,9 @@ def run(argv: list[str] | None) -> int:
         if getattr(args, "offline", lambda _: False)(args):
             result = handler(None, args)
         else:
-            with DoseFindingClient(args.server, timeout=args.timeout, retries=2) as client:
+            reach = connection.connection(args)
+            with DoseFindingClient(args.server, credentials=reach.credentials, metadata=reach.metadata,
+                                   timeout=args.timeout, retries=2) as client:
                 result = handler(client, args)
     except ServiceError as error:
         print(f"dosefinding: {error}", file=sys.stderr)
