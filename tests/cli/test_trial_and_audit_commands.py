@@ -79,6 +79,24 @@ def test_audit_verify_names_the_first_tampered_record(run, trial, server, tmp_pa
     assert "FAILED verification" in err and f"first bad record: {seq};" in err
 
 
+def test_audit_verify_answers_machines_in_json_whether_it_passes_or_fails(run, trial, server, tmp_path, capsys):
+    run("trial", "record", trial, "--dose", "1", "--outcomes", "NNN")
+    code, out, err = run("--json", "audit", "verify")
+    assert (code, err) == (0, "") and json.loads(out)["ok"] is True
+    public = backup(server, tmp_path / "copy")
+    offline = ["--json", "audit", "verify", "--data-dir", str(tmp_path / "copy"), "--public-key", str(public)]
+    code, out, err = run(*offline)
+    assert (code, err) == (0, "") and json.loads(out)["ok"] is True and int(json.loads(out)["records"]) > 1
+    with sqlite3.connect(tmp_path / "copy" / "dosefinding.sqlite3") as database:
+        database.execute("DROP TRIGGER audit_records_no_update")
+        database.execute("UPDATE audit_records SET principal = 'someone else' WHERE seq = 2")
+    code, out, err = run(*offline)
+    report = json.loads(out)
+    assert code == 1 and report["ok"] is False and report["first_bad_sequence"] == "2"
+    assert err.startswith("dosefinding: audit log FAILED verification (no trusted checkpoint given): first bad "
+                          "record: 2; ") and report["problem"] in err
+
+
 def test_audit_replay_reproduces_every_logged_decision(run, trial):
     run("trial", "record", trial, "--dose", "1", "--outcomes", "NNN")
     run("trial", "decision", trial)

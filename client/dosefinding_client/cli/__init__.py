@@ -65,6 +65,8 @@ def run(argv: list[str] | None) -> int:
         print(f"dosefinding: {error}", file=sys.stderr)
         return 2 if error.code == grpc.StatusCode.INVALID_ARGUMENT else 1
     except audit.Failed as failure:
+        if args.json:
+            print_json(failure.response)
         print(f"dosefinding: {failure}", file=sys.stderr)
         return 1
     except (OSError, ValueError) as error:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 
 from dosefinding.v1 import audit_pb2
 from dosefinding.v1 import audit_service_pb2 as pb
@@ -26,7 +27,11 @@ ARCHIVED_KEYS_DIR = "audit-keys"  # public keys retired by dosefinding-server ro
 
 
 class Failed(Exception):
-    """The command ran and found a problem (exit status 1)."""
+    """The command ran and found a problem (exit status 1); ``response`` is what it found, for ``--json``."""
+
+    def __init__(self, message: str, response: Message) -> None:
+        super().__init__(message)
+        self.response = response
 
 
 def register(commands: Any) -> None:
@@ -85,9 +90,10 @@ def trusted_checkpoint(path: Path) -> audit_pb2.Checkpoint:
     return read_as(lambda: _checkpoint_from_store_form(record), path, CHECKPOINT_FILE)
 
 
-def verify_offline(args: argparse.Namespace) -> str:
-    """Verify a store on disk with the server's own verifier (the same code the server runs at start)."""
-    from dosefinding_server.api.audit_service import checkpoint_from_message
+def verify_offline(args: argparse.Namespace) -> tuple[pb.VerifyLogResponse, str]:
+    """Verify a store on disk with the server's own verifier (the same code the server runs at start); the
+    outcome, and against what it was verified."""
+    from dosefinding_server.api.audit_service import checkpoint_from_message, verification_message
     from dosefinding_server.audit.verify import verify_log as verify_store
 
     data_dir = Path(args.data_dir)
@@ -98,13 +104,8 @@ def verify_offline(args: argparse.Namespace) -> str:
     keys += [_public_key(path) for path in sorted((data_dir / ARCHIVED_KEYS_DIR).glob("*.pub"))]
     trusted_path = Path(args.trusted_checkpoint) if args.trusted_checkpoint else data_dir / TRUSTED_CHECKPOINT_FILE
     trusted = checkpoint_from_message(trusted_checkpoint(trusted_path)) if trusted_path.exists() else None
-    report = verify_store(str(database), trusted, public_keys=keys)
-    against = f" against the checkpoint in {trusted_path}" if trusted else " (no trusted checkpoint given)"
-    if not report.ok:
-        where = f"first bad record: {report.first_bad_seq}; " if report.first_bad_seq else ""
-        raise Failed(f"audit log FAILED verification{against}: {where}{report.problem}")
-    return (f"audit log verified{against}: {report.records} records, {report.checkpoints} signed checkpoints, "
-            f"{report.signed_records} records covered by a signature, root {report.root_hash.hex()}")
+    report = verification_message(verify_store(str(database), trusted, public_keys=keys))
+    return report, f" against the checkpoint in {trusted_path}" if trusted else " (no trusted checkpoint given)"
 
 
 def _public_key(path: Path) -> Any:
@@ -129,19 +130,24 @@ def _store_key(data_dir: Path) -> Any:
         raise ValueError(f"{error}; or give the log's public key with --public-key") from None
 
 
-def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> str:
+def verify_log(client: DoseFindingClient | None, args: argparse.Namespace) -> pb.VerifyLogResponse | str:
+    """The whole log verified, by the server or offline on a copy: a line for people, the response for
+    ``--json``; a log that fails is :class:`Failed`."""
     if args.data_dir is not None:
-        return verify_offline(args)
-    assert client is not None
-    request = pb.VerifyLogRequest()
-    if args.trusted_checkpoint:
-        request.trusted_checkpoint.CopyFrom(trusted_checkpoint(Path(args.trusted_checkpoint)))
-    report = client.call(client.audit.VerifyLog, request)
+        report, how = verify_offline(args)
+    else:
+        assert client is not None
+        request = pb.VerifyLogRequest()
+        if args.trusted_checkpoint:
+            request.trusted_checkpoint.CopyFrom(trusted_checkpoint(Path(args.trusted_checkpoint)))
+        report, how = client.call(client.audit.VerifyLog, request), " by the server"
     if not report.ok:
         where = f"first bad record: {report.first_bad_sequence}; " if report.HasField("first_bad_sequence") else ""
-        raise Failed(f"audit log FAILED verification: {where}{report.problem}")
-    return (f"audit log verified by the server: {report.records} records, {report.checkpoints} signed checkpoints, "
-            f"root {report.root_hash.hex()}")
+        raise Failed(f"audit log FAILED verification{how}: {where}{report.problem}", report)
+    if args.json:
+        return report
+    return (f"audit log verified{how}: {report.records} records, {report.checkpoints} signed checkpoints, "
+            f"{report.signed_records} records covered by a signature, root {report.root_hash.hex()}")
 
 
 def export_records(client: DoseFindingClient, args: argparse.Namespace) -> str | None:
@@ -183,7 +189,7 @@ def _write_chunks(chunks: Iterator[pb.ExportRecordsResponse], out: BinaryIO) -> 
 def replay_decisions(client: DoseFindingClient, args: argparse.Namespace) -> pb.ReplayDecisionsResponse:
     response = client.call(client.audit.ReplayDecisions, pb.ReplayDecisionsRequest(trial_id=args.trial or ""))
     if response.differences:
-        raise Failed(render_replay(response))
+        raise Failed(render_replay(response), response)
     return response
 
 

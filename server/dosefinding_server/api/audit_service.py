@@ -17,7 +17,7 @@ from dosefinding_server.audit import export
 from dosefinding_server.audit.canonical import parse_utc_timestamp, utc_timestamp
 from dosefinding_server.audit.trail import AuditTrail
 from dosefinding_server.audit.signing import Checkpoint
-from dosefinding_server.audit.verify import verify_log
+from dosefinding_server.audit.verify import VerificationReport, verify_log
 from dosefinding_server.engine.errors import InputError
 from dosefinding_server.version import ENGINE_VERSION
 
@@ -38,6 +38,16 @@ def checkpoint_from_message(message: audit_pb2.Checkpoint) -> Checkpoint:
     return Checkpoint(message.tree_size, message.root_hash,
                       utc_timestamp(message.signed_at.ToDatetime(tzinfo=timezone.utc)), message.key_id,
                       message.signature)
+
+
+def verification_message(report: VerificationReport) -> pb.VerifyLogResponse:
+    """A verification's outcome as the API answers it (the same whether the server or a copy was verified)."""
+    response = pb.VerifyLogResponse(ok=report.ok, records=report.records, checkpoints=report.checkpoints,
+                                    signed_records=report.signed_records, root_hash=report.root_hash,
+                                    problem=report.problem or "")
+    if report.first_bad_seq is not None:
+        response.first_bad_sequence = report.first_bad_seq
+    return response
 
 
 class AuditService(pb_grpc.AuditServiceServicer):
@@ -89,13 +99,8 @@ class AuditService(pb_grpc.AuditServiceServicer):
     def VerifyLog(self, request: pb.VerifyLogRequest, context: grpc.ServicerContext) -> pb.VerifyLogResponse:
         trusted = (checkpoint_from_message(request.trusted_checkpoint) if request.HasField("trusted_checkpoint")
                    else None)
-        report = verify_log(self.audit.storage, trusted, public_keys=[self.audit.public_key, *self.public_keys])
-        response = pb.VerifyLogResponse(ok=report.ok, records=report.records, checkpoints=report.checkpoints,
-                                        signed_records=report.signed_records, root_hash=report.root_hash,
-                                        problem=report.problem or "")
-        if report.first_bad_seq is not None:
-            response.first_bad_sequence = report.first_bad_seq
-        return response
+        return verification_message(verify_log(self.audit.storage, trusted,
+                                                public_keys=[self.audit.public_key, *self.public_keys]))
 
     def _known_trial(self, trial_id: str, context: grpc.ServicerContext) -> None:
         """``NOT_FOUND`` for a trial id (when one is given) that no record of the log names: a mistyped id."""
