@@ -48,6 +48,15 @@ def test_trial_list_says_how_to_see_the_next_page(run, trial):
     assert code == 0 and second.splitlines()[1].split()[0] != first.splitlines()[1].split()[0]
 
 
+@pytest.mark.parametrize("options, refusal", [
+    (["--outcomes", "NNN", "--patients", "A1,A2"], "--patients: 2 patient ids for the 3 outcomes of --outcomes"),
+    (["--outcomes", "N N"], "--outcomes 'N N': position 2: ' ' is not one of B, E, N, T"),
+    (["--outcomes", "NXN"], "--outcomes 'NXN': position 2: 'X' is not one of B, E, N, T"),
+], ids=["ids-for-outcomes", "blank", "unknown-letter"])
+def test_a_cohort_the_options_cannot_describe_is_refused_by_option(run, options, refusal):
+    assert run("trial", "record", "trial-never-read", "--dose", "1", *options) == (2, "", f"dosefinding: {refusal}\n")
+
+
 def test_a_retried_command_with_the_same_key_is_applied_once(run, trial):
     exact = ("trial", "record", trial, "--dose", "1", "--outcomes", "NNN", "--patients", "A1,A2,A3",
              "--idempotency-key", "k-1", "--version", "1")

@@ -157,8 +157,7 @@ def render_decision(response: pb.GetDecisionResponse) -> str:
 
 
 def _patient(letter: str, patient_id: str) -> outcomes_pb2.PatientOutcome:
-    if letter not in _LETTERS:
-        raise ValueError(f"outcome {letter!r} is not one of {', '.join(sorted(_LETTERS))}")
+    """One patient's outcome from its letter (one of :data:`_LETTERS`, as the options accept)."""
     toxicity, efficacy = _LETTERS[letter]
     patient = outcomes_pb2.PatientOutcome(patient_id=patient_id, toxicity=toxicity)
     if efficacy is not None:
@@ -167,12 +166,16 @@ def _patient(letter: str, patient_id: str) -> outcomes_pb2.PatientOutcome:
 
 
 def record_cohort(client: DoseFindingClient, args: argparse.Namespace) -> pb.RecordOutcomesResponse:
-    trial = _current(client, args.trial_id)
     letters = args.outcomes.strip().upper()
-    ids = [p.strip() for p in args.patients.split(",")] if args.patients else [
-        f"P{trial.num_patients + i + 1:03d}" for i in range(len(letters))]
-    if len(ids) != len(letters):
-        raise ValueError(f"{len(ids)} patient ids for {len(letters)} outcomes")
+    for position, letter in enumerate(letters, 1):
+        if letter not in _LETTERS:
+            raise ValueError(f"--outcomes {args.outcomes!r}: position {position}: {letter!r} is not one of "
+                             f"{', '.join(sorted(_LETTERS))}")
+    ids = [p.strip() for p in args.patients.split(",")] if args.patients else None
+    if ids is not None and len(ids) != len(letters):
+        raise ValueError(f"--patients: {len(ids)} patient ids for the {len(letters)} outcomes of --outcomes")
+    trial = _current(client, args.trial_id)
+    ids = ids or [f"P{trial.num_patients + i + 1:03d}" for i in range(len(letters))]
     request = pb.RecordOutcomesRequest(
         trial_id=args.trial_id, expected_version=args.version if args.version is not None else trial.version,
         idempotency_key=_key(args), dose=args.dose,
