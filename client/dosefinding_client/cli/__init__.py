@@ -57,7 +57,7 @@ def run(argv: list[str] | None) -> int:
         if getattr(args, "offline", lambda _: False)(args):
             result = handler(None, args)
         else:
-            reach = connection.connection(args)
+            reach = connection.from_args(args)
             with DoseFindingClient(args.server, credentials=reach.credentials, metadata=reach.metadata,
                                    timeout=args.timeout, retries=2) as client:
                 result = handler(client, args)

@@ -51,7 +51,7 @@ def _token(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
     return environ.get(TOKEN_ENV, "").strip() or None
 
 
-def connection(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Connection:
+def from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Connection:
     """What ``args`` and the environment say about reaching ``args.server``; a combination that cannot work,
     or would send a token in plaintext over the network, is a ``ValueError`` in words."""
     if bool(args.cert) != bool(args.key):

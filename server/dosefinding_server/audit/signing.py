@@ -44,8 +44,8 @@ from .errors import KeyFileError
 from .merkle import HASH_SIZE
 
 _CHECKPOINT_HEADER = "dosefinding-audit-checkpoint v1"
-_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _ENDORSEMENT_HEADER = "dosefinding-audit-key-endorsement v1"
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")  # lowercase, whole bytes: the form to_json writes
 
 
 def generate_private_key() -> Ed25519PrivateKey:
