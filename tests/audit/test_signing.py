@@ -18,6 +18,7 @@ from dosefinding_server.audit.signing import (Checkpoint, endorse, endorsement_v
                                               save_public_key, sign_checkpoint)
 
 from .support import KEY, OTHER_KEY
+from tests.support import JSON_DOCUMENTS
 
 ROOT = bytes(range(32))
 
@@ -80,14 +81,12 @@ def test_checkpoint_signature_covers_every_field() -> None:
     assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                    max_leaves=8)
 KEPT = sign_checkpoint(KEY, 42, ROOT, "2025-03-01T09:00:00.000000Z").to_json()
 
 
 @settings(max_examples=200, deadline=None)
-@given(document=JSON | st.fixed_dictionaries({name: st.just(value) | JSON for name, value in KEPT.items()}))
+@given(document=JSON_DOCUMENTS | st.fixed_dictionaries({name: st.just(value) | JSON_DOCUMENTS
+                                                        for name, value in KEPT.items()}))
 def test_reading_a_kept_checkpoint_converts_nothing_by_guess(document: object) -> None:
     try:
         read = Checkpoint.from_json(document)

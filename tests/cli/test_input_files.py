@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from tests.support import EXAMPLES
+from tests.support import EXAMPLES, JSON_DOCUMENTS
 
 from .support import backup
 
@@ -69,13 +68,10 @@ def test_a_file_that_is_not_what_its_option_asks_for_is_named_with_its_problem(r
     expect_refusal(run, [*command, str(given)], given, what, problem)
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                    max_leaves=12)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(document=JSON)
+@given(document=JSON_DOCUMENTS)
 def test_no_json_document_as_a_design_file_crashes_the_command(run, tmp_path, document):
     design = tmp_path / "design.json"
     design.write_text(json.dumps(document))

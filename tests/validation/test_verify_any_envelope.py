@@ -17,26 +17,23 @@ from validation.attestation import (
     ENVELOPE_FILE, PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, Signer, seal, signature_block, verify,
 )
 from dosefinding_server.audit.signing import generate_private_key
+from tests.support import JSON_DOCUMENTS
 
 SIGNER = Signer("Quality Assurance Reviewer", "Approved", generate_private_key())
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-    max_leaves=12)
 names = st.text(max_size=12) | st.sampled_from(["report.json", "../report.json", "/", ".", "a\x00b"])
 subjects = st.lists(st.fixed_dictionaries({"name": names, "digest": st.fixed_dictionaries(
-    {"sha256": st.text(max_size=8)})}), max_size=3) | json_values
-blocks = json_values | st.just(signature_block(SIGNER, "2026-11-22T00:00:00Z")) | st.fixed_dictionaries(
-    {"key_id": st.just(signature_block(SIGNER, "")["key_id"])}, optional={"signer": json_values})
-predicates = json_values | st.fixed_dictionaries(
-    {}, optional={"signature": blocks, "verdict": json_values, "reference_data": json_values})
+    {"sha256": st.text(max_size=8)})}), max_size=3) | JSON_DOCUMENTS
+blocks = JSON_DOCUMENTS | st.just(signature_block(SIGNER, "2026-11-22T00:00:00Z")) | st.fixed_dictionaries(
+    {"key_id": st.just(signature_block(SIGNER, "")["key_id"])}, optional={"signer": JSON_DOCUMENTS})
+predicates = JSON_DOCUMENTS | st.fixed_dictionaries(
+    {}, optional={"signature": blocks, "verdict": JSON_DOCUMENTS, "reference_data": JSON_DOCUMENTS})
 bodies = st.fixed_dictionaries({"_type": st.just(STATEMENT_TYPE), "predicateType": st.just(PREDICATE_TYPE)},
                                optional={"subject": subjects, "predicate": predicates})
-envelopes = json_values | st.fixed_dictionaries(
+envelopes = JSON_DOCUMENTS | st.fixed_dictionaries(
     {"payloadType": st.just(PAYLOAD_TYPE) | st.text(max_size=8),
-     "payload": json_values | bodies.map(lambda b: base64.b64encode(json.dumps(b).encode()).decode()),
-     "signatures": json_values})
+     "payload": JSON_DOCUMENTS | bodies.map(lambda b: base64.b64encode(json.dumps(b).encode()).decode()),
+     "signatures": JSON_DOCUMENTS})
 
 
 def _verify(write: Any) -> list[str]:
@@ -49,7 +46,7 @@ def _verify(write: Any) -> list[str]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(envelope=envelopes, report_json=json_values)
+@given(envelope=envelopes, report_json=JSON_DOCUMENTS)
 def test_any_envelope_is_answered_with_its_problems(envelope: Any, report_json: Any) -> None:
     def write(report: Path) -> None:
         (report / ENVELOPE_FILE).write_text(json.dumps(envelope))
@@ -58,7 +55,7 @@ def test_any_envelope_is_answered_with_its_problems(envelope: Any, report_json: 
 
 
 @settings(max_examples=150, deadline=None)
-@given(body=bodies, report_json=json_values)
+@given(body=bodies, report_json=JSON_DOCUMENTS)
 def test_any_signed_statement_is_answered_with_its_problems(body: dict[str, Any], report_json: Any) -> None:
     def write(report: Path) -> None:
         (report / "report.json").write_text(json.dumps(report_json))
